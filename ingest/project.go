@@ -1,0 +1,447 @@
+package ingest
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/valyala/fastjson"
+
+	"github.com/personas-dev/personas/ingest/scrub"
+	"github.com/personas-dev/personas/schemas"
+)
+
+// Field names the open-ended values a ValuePolicy decides on.
+type Field uint8
+
+// Fields with open-ended values.
+const (
+	FieldEvent Field = iota
+	FieldPathSegment
+	FieldQuery
+	FieldProperty
+	FieldSearch
+	FieldReferrer
+	FieldCampaign
+	numFields
+)
+
+var fieldNames = [...]string{"event", "path", "query", "properties", "search", "referrer", "campaign"}
+
+func (f Field) String() string { return fieldNames[f] }
+
+// ValuePolicy decides whether an open-ended value (already scrubbed of
+// identifier patterns) may be published. It sees the pseudonym of the
+// sender so it can count distinct senders (rare-value suppression).
+type ValuePolicy interface {
+	// Keep returns the value to publish: v itself, a placeholder, or "" to
+	// drop the field.
+	Keep(f Field, v string, pseudonym []byte) string
+}
+
+// ScrubOnly publishes every scrubbed value: the pattern scrubber alone.
+type ScrubOnly struct{}
+
+// Keep implements ValuePolicy.
+func (ScrubOnly) Keep(_ Field, v string, _ []byte) string { return v }
+
+// Schema limits of the anonymized event (anonymized-event.json).
+const (
+	maxEventLen = 128
+	maxPathLen  = 512
+	maxShortLen = 128
+)
+
+// project builds the anonymized event's JSON from the parsed raw event.
+func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epoch int64, pseudo [32]byte, out Output) (Output, error) {
+	b := t.out[:0]
+	var found scrub.Kind
+	keep := func(f Field, v string, max int) string {
+		v, k := t.scrub.Value(v)
+		found |= k
+		v = t.policy.Keep(f, v, pseudo[:])
+		return truncate(v, max)
+	}
+
+	typ := string(t.str(root, "type"))
+	b = append(b, `{"schema":"`+schemas.EventV1+`","event_id":"`...)
+	b = appendEventID(b, in.Source)
+	b = append(b, `","type":`...)
+	b = appendString(b, typ)
+
+	var name []byte
+	switch typ {
+	case "track":
+		name = t.str(root, "event")
+	case "page", "screen":
+		name = t.str(root, "name")
+	}
+	if len(name) > 0 {
+		if v := keep(FieldEvent, string(name), maxEventLen); v != "" {
+			b = append(b, `,"event":`...)
+			b = appendString(b, v)
+		}
+	}
+	b = append(b, `,"time":"`...)
+	b = ts.Truncate(time.Minute).AppendFormat(b, "2006-01-02T15:04:05Z")
+	b = append(b, `","epoch":`...)
+	b = strconv.AppendInt(b, epoch, 10)
+	b = append(b, `,"pseudonym":"`...)
+	b = append(b, pseudo[:]...)
+	b = append(b, '"')
+
+	// Device and bot flag from the User-Agent (never the UA itself).
+	dev := t.ua.lookup(t.str(root, "context.userAgent"))
+	if dt := t.str(root, "context.device.type"); dev.class == "other" && len(dt) > 0 {
+		switch strings.ToLower(string(dt)) {
+		case "ios", "android", "mobile", "phone":
+			dev.class = "mobile"
+		case "tablet", "ipados":
+			dev.class = "tablet"
+		case "tv":
+			dev.class = "tv"
+		}
+	}
+	bot := dev.bot || t.matchBot(t.str(root, "context.userAgent"))
+	if bot {
+		dev.class = "bot"
+	}
+	b = append(b, `,"bot":`...)
+	b = strconv.AppendBool(b, bot)
+	out.Bot = bot
+
+	// URL parts: path from context.page.path, else from context.page.url.
+	rawURL := string(t.str(root, "context.page.url"))
+	var urlPath, urlQuery string
+	if rawURL != "" {
+		rest := rawURL
+		if i := strings.IndexByte(rest, '#'); i >= 0 {
+			rest = rest[:i]
+		}
+		if i := strings.IndexByte(rest, '?'); i >= 0 {
+			urlQuery = rest[i+1:]
+			rest = rest[:i]
+		}
+		if i := strings.Index(rest, "://"); i >= 0 {
+			rest = rest[i+3:]
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				urlPath = rest[j:]
+			} else {
+				urlPath = "/"
+			}
+		} else if strings.HasPrefix(rest, "/") {
+			urlPath = rest
+		}
+	}
+	path := string(t.str(root, "context.page.path"))
+	if path == "" {
+		path = urlPath
+	}
+	if path != "" {
+		p, k := t.scrub.Path(path)
+		found |= k
+		p = t.keepPath(p, pseudo[:])
+		if p != "" {
+			b = append(b, `,"path":`...)
+			b = appendString(b, truncate(p, maxPathLen))
+		}
+	}
+
+	query := urlQuery
+	if query == "" {
+		query = strings.TrimPrefix(string(t.str(root, "context.page.search")), "?")
+	}
+	var utm [3]string // source, medium, campaign from the query
+	if query != "" {
+		pairs, k := t.scrub.QueryParams(t.params[:0], query)
+		t.params = pairs
+		found |= k
+		first := true
+		for _, kv := range pairs {
+			v := truncate(t.policy.Keep(FieldQuery, kv.Value, pseudo[:]), maxShortLen)
+			if v == "" {
+				continue
+			}
+			switch kv.Key {
+			case "utm_source":
+				utm[0] = v
+			case "utm_medium":
+				utm[1] = v
+			case "utm_campaign":
+				utm[2] = v
+			}
+			if first {
+				b = append(b, `,"query":{`...)
+				first = false
+			} else {
+				b = append(b, ',')
+			}
+			b = appendString(b, kv.Key)
+			b = append(b, ':')
+			b = appendString(b, v)
+		}
+		if !first {
+			b = append(b, '}')
+		}
+	}
+
+	if ref := t.str(root, "context.page.referrer"); len(ref) > 0 {
+		if d := scrub.RegistrableDomain(string(ref)); d != "" {
+			if d = t.policy.Keep(FieldReferrer, d, pseudo[:]); d != "" {
+				b = append(b, `,"referrer_domain":`...)
+				b = appendString(b, truncate(d, 253))
+			}
+		}
+	}
+
+	// Campaign: context.campaign, else the utm parameters.
+	camp := [3]string{
+		string(t.str(root, "context.campaign.source")),
+		string(t.str(root, "context.campaign.medium")),
+		string(t.str(root, "context.campaign.name")),
+	}
+	first := true
+	for i, label := range [...]string{"source", "medium", "name"} {
+		v := camp[i]
+		if v != "" {
+			v = keep(FieldCampaign, v, maxShortLen)
+		} else {
+			v = utm[i]
+		}
+		if v == "" {
+			continue
+		}
+		if first {
+			b = append(b, `,"campaign":{`...)
+			first = false
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, label...)
+		b = append(b, `":`...)
+		b = appendString(b, v)
+	}
+	if !first {
+		b = append(b, '}')
+	}
+
+	b = append(b, `,"device":{"class":"`...)
+	b = append(b, dev.class...)
+	b = append(b, '"')
+	if dev.browser != "" {
+		b = append(b, `,"browser":"`...)
+		b = append(b, dev.browser...)
+		b = append(b, '"')
+	}
+	if dev.os != "" {
+		b = append(b, `,"os":"`...)
+		b = append(b, dev.os...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+
+	if lang := language(t.str(root, "context.locale")); lang != "" {
+		b = append(b, `,"language":"`...)
+		b = append(b, lang...)
+		b = append(b, '"')
+	}
+
+	props := t.get(root, "properties")
+	search := ""
+	if props != nil && props.Type() == fastjson.TypeObject {
+		if q := props.Get("query"); q != nil && q.Type() == fastjson.TypeString {
+			search = string(q.GetStringBytes())
+		}
+	}
+	if search != "" {
+		if v := keep(FieldSearch, search, maxShortLen); v != "" {
+			b = append(b, `,"search":`...)
+			b = appendString(b, v)
+		}
+	}
+
+	if props != nil && props.Type() == fastjson.TypeObject {
+		o, _ := props.Object()
+		first := true
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			if !t.props[string(k)] {
+				return
+			}
+			start := len(b)
+			if first {
+				b = append(b, `,"properties":{`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = appendString(b, string(k))
+			b = append(b, ':')
+			switch v.Type() {
+			case fastjson.TypeString:
+				s := keep(FieldProperty, string(v.GetStringBytes()), t.opt.MaxValueLength)
+				if s == "" {
+					b = b[:start]
+					return
+				}
+				b = appendString(b, s)
+			case fastjson.TypeNumber:
+				f := v.GetFloat64()
+				if math.IsNaN(f) || math.IsInf(f, 0) {
+					b = b[:start]
+					return
+				}
+				b = strconv.AppendFloat(b, f, 'g', -1, 64)
+			case fastjson.TypeTrue:
+				b = append(b, "true"...)
+			case fastjson.TypeFalse:
+				b = append(b, "false"...)
+			default:
+				b = b[:start] // objects, arrays and null are not kept
+				return
+			}
+			first = false
+		})
+		if !first {
+			b = append(b, '}')
+		}
+	}
+
+	b = append(b, `,"source":{"topic":`...)
+	b = appendString(b, in.Source.Topic)
+	b = append(b, `,"partition":`...)
+	b = strconv.AppendInt(b, int64(in.Source.Partition), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, in.Source.Offset, 10)
+	b = append(b, "}}"...)
+
+	t.out = b
+	out.JSON = b
+	out.Scrubbed = found
+	return out, nil
+}
+
+// keepPath passes each literal path segment through the policy; segments
+// it does not keep become ":seg". Placeholders from the scrubber stay.
+func (t *Transformer) keepPath(p string, pseudo []byte) string {
+	if _, ok := t.policy.(ScrubOnly); ok {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if s == "" || strings.HasPrefix(s, ":") {
+			continue
+		}
+		if v := t.policy.Keep(FieldPathSegment, s, pseudo); v != s {
+			segs[i] = ":seg"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func (t *Transformer) matchBot(ua []byte) bool {
+	if len(t.bots) == 0 || len(ua) == 0 {
+		return false
+	}
+	t.lower = append(t.lower[:0], ua...)
+	for i, c := range t.lower {
+		if c >= 'A' && c <= 'Z' {
+			t.lower[i] = c + 'a' - 'A'
+		}
+	}
+	for _, p := range t.bots {
+		if bytes.Contains(t.lower, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendEventID appends the UUIDv5 of the source coordinates.
+func appendEventID(b []byte, s schemas.Source) []byte {
+	return append(b, EventID(s)...)
+}
+
+// EventID is the deterministic id of the event read at s: the UUIDv5 of
+// "topic/partition/offset".
+func EventID(s schemas.Source) string {
+	name := s.Topic + "/" + strconv.Itoa(s.Partition) + "/" + strconv.FormatInt(s.Offset, 10)
+	return uuid.NewSHA1(EventIDNamespace, []byte(name)).String()
+}
+
+// language returns the primary language subtag of a locale ("nl-NL" ->
+// "nl"), or "" if it is not a plain 2-3 letter code.
+func language(locale []byte) string {
+	n := 0
+	for n < len(locale) && n < 4 && isLetter(locale[n]) {
+		n++
+	}
+	if n < 2 || n > 3 || (n < len(locale) && locale[n] != '-' && locale[n] != '_') {
+		return ""
+	}
+	return strings.ToLower(string(locale[:n]))
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// truncate cuts s to at most max runes.
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == max {
+			return s[:i]
+		}
+		n++
+	}
+	return s
+}
+
+// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < 0x80 {
+			i++
+			continue
+		}
+		if c < 0x80 {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+const hexDigit = "0123456789abcdef"
