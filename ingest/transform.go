@@ -202,11 +202,8 @@ func (t *Transformer) Transform(ctx context.Context, in *Input, now time.Time) (
 		t.mac = hmac.New(sha256.New, k)
 		t.macEpoch = epoch
 	}
-	t.mac.Reset()
-	t.mac.Write(id)
-	t.sum = t.mac.Sum(t.sum[:0])
 	var pseudo [32]byte
-	hex.Encode(pseudo[:], t.sum[:16])
+	t.sum = pseudonymOf(t.mac, id, t.sum, &pseudo)
 
 	out.Key = pseudo[:]
 	out, err = t.project(root, in, ts, epoch, pseudo, out)
@@ -427,4 +424,22 @@ func setPath(m map[string]any, path []string, v any) {
 		m = next
 	}
 	m[path[len(path)-1]] = v
+}
+
+// Pseudonym returns the pseudonym of a visitor identifier under an epoch
+// key: the first 16 bytes of HMAC-SHA256(key, id), hex-encoded.
+func Pseudonym(key, id []byte) string {
+	var out [32]byte
+	pseudonymOf(hmac.New(sha256.New, key), id, nil, &out)
+	return string(out[:])
+}
+
+// pseudonymOf computes the pseudonym with a reusable HMAC (no allocation
+// per event); it returns the sum buffer for reuse.
+func pseudonymOf(mac hash.Hash, id, sum []byte, out *[32]byte) []byte {
+	mac.Reset()
+	mac.Write(id)
+	sum = mac.Sum(sum[:0])
+	hex.Encode(out[:], sum[:16])
+	return sum
 }

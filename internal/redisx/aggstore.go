@@ -415,3 +415,25 @@ func (s *AggStore) ReadWindow(ctx context.Context, start, end time.Time) (*aggre
 	}
 	return acc.Figures(), nil
 }
+
+// ForgetVisitors deletes the stored states of the given pseudonyms in every
+// partition. Counters and sketches are aggregates over at least k visitors
+// when published and are not per visitor, so they stay.
+func (s *AggStore) ForgetVisitors(ctx context.Context, pseudonyms []string) (int64, error) {
+	parts, err := s.Partitions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, p := range parts {
+		tag := s.tag(p)
+		for _, ps := range pseudonyms {
+			d, err := s.c.Del(ctx, tag+":v:"+ps).Result()
+			if err != nil {
+				return n, fmt.Errorf("redis: forget: %w", err)
+			}
+			n += d
+		}
+	}
+	return n, nil
+}

@@ -83,3 +83,29 @@ func (e *EpochKeys) Key(ctx context.Context, epoch int64, expireAt time.Time) ([
 	e.mu.Unlock()
 	return val, nil
 }
+
+// Peek returns an epoch's key if it still exists, without creating it.
+func (e *EpochKeys) Peek(ctx context.Context, epoch int64) ([]byte, bool, error) {
+	val, err := e.c.Get(ctx, e.KeyName(epoch)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redis: epoch key: %w", err)
+	}
+	return val, true, nil
+}
+
+// Destroy deletes an epoch's key before its expiry (crypto-shredding: from
+// then on nobody can compute that epoch's pseudonyms). Events of that epoch
+// that arrive later are rejected as epoch_expired only after the instances'
+// caches expire; restart ingest to make it immediate.
+func (e *EpochKeys) Destroy(ctx context.Context, epoch int64) error {
+	e.mu.Lock()
+	if k, ok := e.cache[epoch]; ok {
+		clear(k.key)
+		delete(e.cache, epoch)
+	}
+	e.mu.Unlock()
+	return e.c.Del(ctx, e.KeyName(epoch)).Err()
+}
