@@ -1,0 +1,56 @@
+# Personas build and test entry points.
+#
+#   make build           build bin/personas
+#   make test            vet + all tests (race detector) against real Kafka and Redis;
+#                        starts them with scripts/services unless PERSONAS_KAFKA_BROKERS,
+#                        PERSONAS_REDIS_URL and PERSONAS_REDIS_CLUSTER_URL are given.
+#                        They keep running afterwards for fast reruns: make services-down
+#                        PKGS=./internal/testenv/... and GOTESTFLAGS='-run X -v' narrow it.
+#   make test-unit       tests without any server (integration tests skip)
+#   make services-up     start Kafka, Redis and Redis Cluster on loopback (.services/env)
+#   make services-down   stop them and delete their data
+#   make lint            go vet, gofmt and (when installed) shellcheck
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+PKGS ?= ./...
+GOTESTFLAGS ?=
+export PKGS GOTESTFLAGS
+
+SCRIPTS := scripts/services scripts/test .ci/run
+
+.PHONY: build test test-unit services-up services-down services-status lint clean
+
+build:
+	$(GO) build -o bin/personas ./cmd/personas
+
+test:
+	scripts/test
+
+test-unit:
+	env -u PERSONAS_KAFKA_BROKERS -u PERSONAS_REDIS_URL -u PERSONAS_REDIS_CLUSTER_URL \
+		-u PERSONAS_REQUIRE_SERVICES $(GO) test -race -count=1 $(GOTESTFLAGS) $(PKGS)
+
+services-up:
+	scripts/services up
+
+services-down:
+	scripts/services down
+
+services-status:
+	scripts/services status
+
+lint:
+	$(GO) vet $(PKGS)
+	@unformatted="$$(find . -name '*.go' -not -path './.*' -not -path './bin/*' -print0 | xargs -0 -r gofmt -l)"; \
+	if [[ -n "$$unformatted" ]]; then \
+		echo "gofmt needed on:"; echo "$$unformatted"; exit 1; \
+	fi
+	@if command -v shellcheck >/dev/null; then shellcheck $(SCRIPTS); \
+	else echo "shellcheck not installed; skipped (apt-get install shellcheck)"; fi
+
+clean:
+	rm -rf bin
