@@ -39,15 +39,16 @@ func (f Field) String() string { return fieldNames[f] }
 // sender so it can count distinct senders (rare-value suppression).
 type ValuePolicy interface {
 	// Keep returns the value to publish: v itself, a placeholder, or "" to
-	// drop the field.
-	Keep(f Field, v string, pseudonym []byte) string
+	// drop the field. name is the query parameter, property or campaign
+	// field ("" for the others).
+	Keep(f Field, name, v string, pseudonym []byte) string
 }
 
 // ScrubOnly publishes every scrubbed value: the pattern scrubber alone.
 type ScrubOnly struct{}
 
 // Keep implements ValuePolicy.
-func (ScrubOnly) Keep(_ Field, v string, _ []byte) string { return v }
+func (ScrubOnly) Keep(_ Field, _, v string, _ []byte) string { return v }
 
 // Schema limits of the anonymized event (anonymized-event.json).
 const (
@@ -60,10 +61,10 @@ const (
 func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epoch int64, pseudo [32]byte, out Output) (Output, error) {
 	b := t.out[:0]
 	var found scrub.Kind
-	keep := func(f Field, v string, max int) string {
+	keep := func(f Field, name, v string, max int) string {
 		v, k := t.scrub.Value(v)
 		found |= k
-		v = t.policy.Keep(f, v, pseudo[:])
+		v = t.policy.Keep(f, name, v, pseudo[:])
 		return truncate(v, max)
 	}
 
@@ -81,7 +82,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		name = t.str(root, "name")
 	}
 	if len(name) > 0 {
-		if v := keep(FieldEvent, string(name), maxEventLen); v != "" {
+		if v := keep(FieldEvent, "", string(name), maxEventLen); v != "" {
 			b = append(b, `,"event":`...)
 			b = appendString(b, v)
 		}
@@ -162,7 +163,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		found |= k
 		first := true
 		for _, kv := range pairs {
-			v := truncate(t.policy.Keep(FieldQuery, kv.Value, pseudo[:]), maxShortLen)
+			v := truncate(t.policy.Keep(FieldQuery, kv.Key, kv.Value, pseudo[:]), maxShortLen)
 			if v == "" {
 				continue
 			}
@@ -191,7 +192,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 
 	if ref := t.str(root, "context.page.referrer"); len(ref) > 0 {
 		if d := scrub.RegistrableDomain(string(ref)); d != "" {
-			if d = t.policy.Keep(FieldReferrer, d, pseudo[:]); d != "" {
+			if d = t.policy.Keep(FieldReferrer, "", d, pseudo[:]); d != "" {
 				b = append(b, `,"referrer_domain":`...)
 				b = appendString(b, truncate(d, 253))
 			}
@@ -208,7 +209,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	for i, label := range [...]string{"source", "medium", "name"} {
 		v := camp[i]
 		if v != "" {
-			v = keep(FieldCampaign, v, maxShortLen)
+			v = keep(FieldCampaign, label, v, maxShortLen)
 		} else {
 			v = utm[i]
 		}
@@ -259,7 +260,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		}
 	}
 	if search != "" {
-		if v := keep(FieldSearch, search, maxShortLen); v != "" {
+		if v := keep(FieldSearch, "", search, maxShortLen); v != "" {
 			b = append(b, `,"search":`...)
 			b = appendString(b, v)
 		}
@@ -282,7 +283,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 			b = append(b, ':')
 			switch v.Type() {
 			case fastjson.TypeString:
-				s := keep(FieldProperty, string(v.GetStringBytes()), t.opt.MaxValueLength)
+				s := keep(FieldProperty, string(k), string(v.GetStringBytes()), t.opt.MaxValueLength)
 				if s == "" {
 					b = b[:start]
 					return
@@ -335,7 +336,7 @@ func (t *Transformer) keepPath(p string, pseudo []byte) string {
 		if s == "" || strings.HasPrefix(s, ":") {
 			continue
 		}
-		if v := t.policy.Keep(FieldPathSegment, s, pseudo); v != s {
+		if v := t.policy.Keep(FieldPathSegment, "", s, pseudo); v != s {
 			segs[i] = ":seg"
 		}
 	}

@@ -386,7 +386,10 @@ func (g *Generator) corrupt(b []byte, kind BadKind, t int64, ctxStart int) []byt
 	case BadMissingType:
 		return append(b[:1], b[g.off.typeEnd+1:]...)
 	case BadMissingID:
-		return append(b[:g.off.idStart], b[g.off.idEnd:]...)
+		b = append(b[:g.off.idStart], b[g.off.idEnd:]...)
+		// App events also name the device; an identifier-free event names
+		// none (the id moves to a field no pipeline reads as an identifier).
+		return bytes.Replace(b, []byte(`"device":{"id":`), []byte(`"device":{"vendorRef":`), 1)
 	case BadInvalidUTF8:
 		pos := g.off.nameStart
 		if pos < 0 { // identify: inside the user agent

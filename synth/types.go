@@ -112,7 +112,8 @@ const (
 	BadWrongType
 	// BadMissingType: valid JSON without the `type` field.
 	BadMissingType
-	// BadMissingID: valid JSON with neither `anonymousId` nor `userId`.
+	// BadMissingID: valid JSON with none of `anonymousId`, `userId` and
+	// `context.device.id`.
 	BadMissingID
 	// BadInvalidUTF8: valid JSON syntax, but a string value holds bytes that are not UTF-8
 	// (Latin-1 text, stray 0xFF/0xFE bytes).

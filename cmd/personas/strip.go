@@ -49,16 +49,37 @@ it were that time.`,
 					return usageError{fmt.Errorf("--now: %q is not an RFC 3339 time like 2026-11-28T12:00:00Z", at)}
 				}
 			}
-			return strip(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), app.IngestOptions(cfg.Ingest), now)
+			opt := app.IngestOptions(cfg.Ingest)
+			var rareState *ingest.Rare
+			if cfg.Ingest.Rare.Enabled {
+				ro, err := app.RareOptions(cfg.Ingest.Rare)
+				if err != nil {
+					return usageError{err}
+				}
+				// Counting in memory: what this sample alone would release.
+				if rareState, err = ingest.NewRare(ro, ingest.NewEphemeralKeys(), ingest.NewMemRareStore()); err != nil {
+					return usageError{err}
+				}
+			}
+			return strip(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opt, now, rareState)
 		},
 	}
 	cmd.Flags().StringVar(&at, "now", "", "evaluate events as if the clock showed this RFC 3339 time")
 	return cmd
 }
 
-func strip(ctx context.Context, in io.Reader, out, rejects io.Writer, opt ingest.Options, now time.Time) error {
+// strip anonymizes JSON lines. With rare-value suppression on, it reads
+// the whole sample first and counts distinct senders per value in memory,
+// then writes every event with the values the whole sample releases: the
+// answer to "which values of this sample would be published".
+func strip(ctx context.Context, in io.Reader, out, rejects io.Writer, opt ingest.Options, now time.Time, rare *ingest.Rare) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	var rb *ingest.RareBatch
+	if rare != nil {
+		rb = rare.Batch()
+		opt.Policy = rb
 	}
 	tr, err := ingest.NewTransformer(opt, ingest.NewEphemeralKeys())
 	if err != nil {
@@ -68,29 +89,53 @@ func strip(ctx context.Context, in io.Reader, out, rejects io.Writer, opt ingest
 	// Lines up to the size limit plus one byte are read whole, so that an
 	// oversized line is rejected as too_large, not cut.
 	sc.Buffer(make([]byte, 64<<10), opt.MaxBytes+1<<20)
-	bw := bufio.NewWriter(out)
-	defer bw.Flush()
-	enc := json.NewEncoder(rejects)
-	var line int64
+	var lines [][]byte
 	for sc.Scan() {
-		src := schemas.Source{Topic: "stdin", Partition: 0, Offset: line}
-		line++
-		raw := sc.Bytes()
-		res, rej, err := tr.Transform(ctx, &ingest.Input{Value: raw, Time: now, Source: src}, now)
-		if err != nil {
-			return err
-		}
-		if rej != nil {
-			if err := enc.Encode(stage.DLQRecord("ingest", src, raw, string(rej.Reason), rej.Rule, now)); err != nil {
-				return err
-			}
-			continue
-		}
-		bw.Write(res.JSON)
-		bw.WriteByte('\n')
+		lines = append(lines, append([]byte(nil), sc.Bytes()...))
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("reading stdin: %w (a line longer than %d bytes?)", err, opt.MaxBytes+1<<20)
 	}
-	return nil
+	const chunk = 1000
+	pass := func(write bool) error {
+		bw := bufio.NewWriter(out)
+		enc := json.NewEncoder(rejects)
+		for i := 0; i < len(lines); i += chunk {
+			if rb != nil {
+				if err := rb.Begin(ctx, now); err != nil {
+					return err
+				}
+			}
+			for j := i; j < min(i+chunk, len(lines)); j++ {
+				src := schemas.Source{Topic: "stdin", Partition: 0, Offset: int64(j)}
+				res, rej, err := tr.Transform(ctx, &ingest.Input{Value: lines[j], Time: now, Source: src}, now)
+				if err != nil {
+					return err
+				}
+				if !write {
+					continue
+				}
+				if rej != nil {
+					if err := enc.Encode(stage.DLQRecord("ingest", src, lines[j], string(rej.Reason), rej.Rule, now)); err != nil {
+						return err
+					}
+					continue
+				}
+				bw.Write(res.JSON)
+				bw.WriteByte('\n')
+			}
+			if rb != nil {
+				if err := rb.Flush(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		return bw.Flush()
+	}
+	if rb != nil {
+		if err := pass(false); err != nil {
+			return err
+		}
+	}
+	return pass(true)
 }

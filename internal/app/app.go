@@ -75,8 +75,8 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger) (*App, error) 
 	a.Store = redisx.NewAggStore(a.Redis, cfg.Redis.KeyPrefix, cfg.Aggregate.Retention)
 	a.Cache = aggregate.NewVisitorCache(cfg.Aggregate.VisitorCache)
 	a.Metrics.CacheStats(
-		func() float64 { return float64(a.Cache.Hits) },
-		func() float64 { return float64(a.Cache.Misses) },
+		func() float64 { return float64(a.Cache.Hits()) },
+		func() float64 { return float64(a.Cache.Misses()) },
 		func() float64 { return float64(a.Cache.Len()) },
 	)
 	a.Health.AddCheck("redis", func(ctx context.Context) error { return redisx.Ping(ctx, a.Redis) })
@@ -103,6 +103,25 @@ func IngestOptions(c config.Ingest) ingest.Options {
 		ScrubPatterns:     c.ScrubPatterns,
 		Mapping:           c.Mapping,
 	}
+}
+
+// RareOptions maps the configuration onto rare-value suppression.
+func RareOptions(c config.Rare) (ingest.RareOptions, error) {
+	o := ingest.RareOptions{K: c.KValues, KPerField: c.KPerField, Window: c.Window, TokenPatterns: c.TokenPatterns}
+	if len(c.Vocabulary) > 0 {
+		o.Vocabulary = c.Vocabulary
+	}
+	if len(c.Fields) > 0 {
+		o.Policies = map[string]ingest.Policy{}
+		for f, p := range c.Fields {
+			pol, err := ingest.ParsePolicy(p)
+			if err != nil {
+				return o, fmt.Errorf("ingest.rare.fields.%s: %w", f, err)
+			}
+			o.Policies[f] = pol
+		}
+	}
+	return o, nil
 }
 
 func (a *App) groupConfig(stage, group, topic string) kafkax.GroupConfig {
@@ -144,6 +163,7 @@ func (a *App) Run(ctx context.Context, stages ...string) error {
 			_ = srv.Shutdown(sctx)
 		}()
 	}
+	go a.Health.Watch(ctx, 5*time.Second)
 	if a.Cfg.Kafka.CreateTopics {
 		t := a.Cfg.Kafka.Topics
 		for attempt := 1; ; attempt++ {
@@ -176,10 +196,23 @@ func (a *App) Run(ctx context.Context, stages ...string) error {
 	for _, s := range stages {
 		switch s {
 		case StageIngest:
+			var rare *ingest.Rare
+			if a.Cfg.Ingest.Rare.Enabled {
+				ro, err := RareOptions(a.Cfg.Ingest.Rare)
+				if err != nil {
+					return err
+				}
+				store := redisx.NewRareStore(a.Redis, a.Cfg.Redis.KeyPrefix)
+				store.RoundTrips = a.Metrics.Stage(StageIngest).RedisRoundTrips
+				if rare, err = ingest.NewRare(ro, redisx.NewRareKeys(a.Redis, a.Cfg.Redis.KeyPrefix), store); err != nil {
+					return fmt.Errorf("ingest.rare: %w", err)
+				}
+			}
 			st, err := stage.NewIngest(a.Kafka, a.Cfg.Kafka.Producer, stage.IngestConfig{
 				EventsTopic: a.Cfg.Kafka.Topics.Events,
 				DLQTopic:    a.Cfg.Kafka.Topics.DLQ,
 				Options:     IngestOptions(a.Cfg.Ingest),
+				Rare:        rare,
 				Keys:        redisx.NewEpochKeys(a.Redis, a.Cfg.Redis.KeyPrefix),
 				Metrics:     a.Metrics.Stage(StageIngest),
 				Logger:      log.With(zap.String("stage", StageIngest)),

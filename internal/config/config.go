@@ -190,14 +190,22 @@ type Rare struct {
 	// Window is how long sightings count. Default: 168h (7 days).
 	Window time.Duration `yaml:"window"`
 	// Fields sets the policy per field: drop, scrub, rare or vocabulary.
-	// Default: title: drop, search: rare, event: rare (vocabulary when one is
-	// configured), properties: rare, path: rare, query: rare, referrer: rare, campaign: rare.
+	// Field keys: event, path, query, query.<param>, search, referrer,
+	// campaign, campaign.<source|medium|name>, properties,
+	// properties.<name>. Default: rare for all (vocabulary for a field whose
+	// vocabulary is configured). Page titles are never kept.
 	Fields map[string]string `yaml:"fields"`
 	// KPerField overrides KValues per field. Default: {}.
 	KPerField map[string]int `yaml:"k_per_field"`
-	// Vocabulary lists values published at once, per field. Default: the web
-	// shop taxonomy of the default persona model.
+	// Vocabulary lists values published at once, per field. Configuring a
+	// field's vocabulary makes its default policy vocabulary. Default: the
+	// web-shop taxonomy of the default persona model (with policy rare).
 	Vocabulary map[string][]string `yaml:"vocabulary"`
+	// TokenPatterns are extra regular expressions for machine-made values
+	// (codes, ids), masked before counting. Default: [].
+	TokenPatterns []string `yaml:"token_patterns"`
+	// Enabled turns rare-value suppression on. Default: true.
+	Enabled bool `yaml:"enabled"`
 }
 
 // Aggregate settings.
@@ -292,7 +300,7 @@ func Default() Config {
 			QueryAllowlist:    []string{"utm_*", "ref", "source"},
 			PropertyAllowlist: []string{"category", "list_id", "currency", "price", "quantity", "value", "revenue", "total", "brand", "query"},
 			MaxValueLength:    100,
-			Rare:              Rare{KValues: 10, Window: 7 * 24 * time.Hour},
+			Rare:              Rare{KValues: 10, Window: 7 * 24 * time.Hour, Enabled: true},
 		},
 		Aggregate: Aggregate{
 			Retention:    25 * time.Hour,

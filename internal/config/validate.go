@@ -162,8 +162,13 @@ func (c Config) Validate() error {
 		default:
 			bad("ingest.rare.fields."+f, "%q is not drop, scrub, rare or vocabulary", pol)
 		}
-		if pol == "vocabulary" && len(in.Rare.Vocabulary[f]) == 0 && f != "event" {
+		if pol == "vocabulary" && len(in.Rare.Vocabulary[f]) == 0 {
 			bad("ingest.rare.fields."+f, "policy vocabulary needs a list under ingest.rare.vocabulary.%s", f)
+		}
+	}
+	for i, p := range in.Rare.TokenPatterns {
+		if _, err := regexp.Compile(p); err != nil {
+			bad("ingest.rare.token_patterns", "pattern %d does not compile: %v", i, err)
 		}
 	}
 

@@ -53,6 +53,22 @@ func (h *Health) Recovered(component string) {
 	delete(h.degraded, component)
 }
 
+// Watch runs the checks every interval until ctx ends, so that the
+// personas_dependency_up gauge is current for Prometheus even when nobody
+// polls /readyz.
+func (h *Health) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		h.Status(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Stopping makes /readyz fail during shutdown so load balancers drain.
 func (h *Health) Stopping() {
 	h.mu.Lock()

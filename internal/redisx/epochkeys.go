@@ -22,6 +22,7 @@ import (
 type EpochKeys struct {
 	c      redis.UniversalClient
 	prefix string
+	name   string
 	mu     sync.Mutex
 	cache  map[int64]cachedKey
 	now    func() time.Time
@@ -32,14 +33,21 @@ type cachedKey struct {
 	expireAt time.Time
 }
 
-// NewEpochKeys returns a key store under the given key prefix.
+// NewEpochKeys returns the pseudonym key store under the given key prefix.
 func NewEpochKeys(c redis.UniversalClient, prefix string) *EpochKeys {
-	return &EpochKeys{c: c, prefix: prefix, cache: map[int64]cachedKey{}, now: time.Now}
+	return &EpochKeys{c: c, prefix: prefix, name: "epochkey:", cache: map[int64]cachedKey{}, now: time.Now}
+}
+
+// NewRareKeys returns the store of the keys that hash rare-value
+// sightings: the same mechanism in its own name space, so no key ever
+// serves two purposes.
+func NewRareKeys(c redis.UniversalClient, prefix string) *EpochKeys {
+	return &EpochKeys{c: c, prefix: prefix, name: "rarekey:", cache: map[int64]cachedKey{}, now: time.Now}
 }
 
 // KeyName is the Redis key holding an epoch's key (tests check its expiry).
 func (e *EpochKeys) KeyName(epoch int64) string {
-	return e.prefix + "epochkey:" + strconv.FormatInt(epoch, 10)
+	return e.prefix + e.name + strconv.FormatInt(epoch, 10)
 }
 
 // Key implements ingest.Keys.

@@ -54,16 +54,25 @@ type EmitHooks struct {
 	OK        func()
 }
 
+// Writer publishes the outbox: every message is acknowledged (by all
+// in-sync replicas) when Write returns nil, and messages are written in
+// order. *kafkax.OrderedWriter is the production implementation.
+type Writer interface {
+	Write(ctx context.Context, msgs []kafka.Message) error
+}
+
+var _ Writer = (*kafkax.OrderedWriter)(nil)
+
 // Emitter is the emit stage: on every tick the instance holding the lease
 // evaluates the segments and publishes changes and snapshots.
 type Emitter struct {
 	cfg    EmitConfig
-	w      *kafkax.OrderedWriter
+	w      Writer
 	holder string
 }
 
 // NewEmitter returns the emit stage.
-func NewEmitter(conn *kafkax.Conn, w *kafkax.OrderedWriter, cfg EmitConfig) *Emitter {
+func NewEmitter(conn *kafkax.Conn, w Writer, cfg EmitConfig) *Emitter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -223,6 +232,9 @@ func (e *Emitter) Tick(ctx context.Context) error {
 	if err := cfg.State.Commit(ctx, e.holder, token, res.States, out, snapAt); err != nil {
 		if errors.Is(err, emit.ErrNotLeader) {
 			cfg.Logger.Info("emit lease lost before commit; nothing published")
+			if cfg.Hooks.Leader != nil {
+				cfg.Hooks.Leader(false)
+			}
 			return nil
 		}
 		return err

@@ -33,6 +33,7 @@ type Metrics interface {
 	Scrubbed(kinds string)
 	Applied(partition int, events int, took time.Duration)
 	RedisRoundTrips(n int)
+	RareSuppressed(field string, n int)
 }
 
 // NopMetrics ignores everything.
@@ -46,6 +47,7 @@ func (NopMetrics) Bots(int)                        {}
 func (NopMetrics) Scrubbed(string)                 {}
 func (NopMetrics) Applied(int, int, time.Duration) {}
 func (NopMetrics) RedisRoundTrips(int)             {}
+func (NopMetrics) RareSuppressed(string, int)      {}
 
 // DLQNamespace is the UUIDv5 namespace of DLQ record ids.
 var DLQNamespace = uuid.MustParse("3b0a7f5e-61a2-5d4c-8e1f-9c2d7b6a4e10")
@@ -75,8 +77,10 @@ type IngestConfig struct {
 	DLQTopic    string
 	Options     ingest.Options
 	Keys        ingest.Keys
-	Metrics     Metrics
-	Logger      *zap.Logger
+	// Rare is rare-value suppression; nil publishes every scrubbed value.
+	Rare    *ingest.Rare
+	Metrics Metrics
+	Logger  *zap.Logger
 	// Now is the clock (tests). Default: time.Now.
 	Now func() time.Time
 }
@@ -110,23 +114,32 @@ func NewIngest(conn *kafkax.Conn, producer config.Producer, cfg IngestConfig) (*
 
 // Open implements kafkax.Opener.
 func (s *Ingest) Open(_ context.Context, topic string, partition int, _ int32, committed int64) (kafkax.Processor, int64, error) {
-	tr, err := ingest.NewTransformer(s.cfg.Options, s.cfg.Keys)
+	opt := s.cfg.Options
+	var rb *ingest.RareBatch
+	if s.cfg.Rare != nil {
+		rb = s.cfg.Rare.Batch()
+		opt.Policy = rb
+	}
+	tr, err := ingest.NewTransformer(opt, s.cfg.Keys)
 	if err != nil {
 		return nil, 0, err
 	}
 	return &ingestPartition{
-		s:  s,
-		tr: tr,
-		w:  kafkax.NewOrderedWriter(s.conn, s.transport, s.producer),
+		s:    s,
+		tr:   tr,
+		rare: rb,
+		w:    kafkax.NewOrderedWriter(s.conn, s.transport, s.producer),
 	}, committed, nil
 }
 
 type ingestPartition struct {
-	s   *Ingest
-	tr  *ingest.Transformer
-	w   *kafkax.OrderedWriter
-	out []kafka.Message
-	buf []byte
+	s       *Ingest
+	tr      *ingest.Transformer
+	w       *kafkax.OrderedWriter
+	rare    *ingest.RareBatch
+	out     []kafka.Message
+	buf     []byte
+	reasons []string
 }
 
 // Process transforms a batch and writes the anonymized events and DLQ
@@ -137,7 +150,13 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 	now := cfg.Now()
 	p.out = p.out[:0]
 	p.buf = p.buf[:0]
+	p.reasons = p.reasons[:0]
 	var bots, rejected int
+	if p.rare != nil {
+		if err := p.rare.Begin(ctx, now); err != nil {
+			return err
+		}
+	}
 	type span struct{ start, end int }
 	keys := make([]span, 0, len(b.Messages))
 	vals := make([]span, 0, len(b.Messages))
@@ -155,7 +174,7 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 		}
 		if rej != nil {
 			rejected++
-			cfg.Metrics.Rejected("ingest", string(rej.Reason))
+			p.reasons = append(p.reasons, string(rej.Reason))
 			rec := DLQRecord("ingest", in.Source, m.Value, string(rej.Reason), rej.Rule, now)
 			start := len(p.buf)
 			p.buf = appendDLQ(p.buf, &rec)
@@ -178,6 +197,13 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 		keys = append(keys, span{ks, vs})
 		vals = append(vals, span{vs, len(p.buf)})
 	}
+	if p.rare != nil {
+		// One store call per batch: count this batch's sightings of
+		// unreleased values, learn which values are released now.
+		if err := p.rare.Flush(ctx); err != nil {
+			return err
+		}
+	}
 	// Slices into buf are taken after it stopped growing.
 	for i := range p.out {
 		if keys[i].start >= 0 {
@@ -187,6 +213,15 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 	}
 	if err := p.w.Write(ctx, p.out); err != nil {
 		return err
+	}
+	// Counted only once the batch is written: a retried batch counts once.
+	for _, r := range p.reasons {
+		cfg.Metrics.Rejected("ingest", r)
+	}
+	if p.rare != nil {
+		for f, n := range p.rare.Suppressed {
+			cfg.Metrics.RareSuppressed(f, n)
+		}
 	}
 	cfg.Metrics.EventsIn("ingest", len(b.Messages))
 	cfg.Metrics.EventsOut("ingest", len(b.Messages)-rejected)
