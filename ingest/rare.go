@@ -210,8 +210,11 @@ type RareBatch struct {
 	sum       []byte
 	sightings []Sighting
 	seen      map[[2]uint64]bool
-	// Suppressed and Released count values per field for metrics.
+	fieldOf   map[uint64]string
+	// Suppressed counts values replaced by [rare] per field in the batch;
+	// Released counts values newly released by it (metrics).
 	Suppressed map[string]int
+	Released   map[string]int
 }
 
 // Begin starts a batch at time now: it makes sure the period's key is
@@ -237,9 +240,11 @@ func (b *RareBatch) Begin(ctx context.Context, now time.Time) error {
 	b.sightings = b.sightings[:0]
 	clear(b.seen)
 	if b.Suppressed == nil {
-		b.Suppressed = map[string]int{}
+		b.Suppressed, b.Released, b.fieldOf = map[string]int{}, map[string]int{}, map[uint64]string{}
 	}
 	clear(b.Suppressed)
+	clear(b.Released)
+	clear(b.fieldOf)
 	return nil
 }
 
@@ -259,6 +264,9 @@ func (b *RareBatch) Flush(ctx context.Context) error {
 			b.r.released = map[uint64]struct{}{}
 		}
 		for _, h := range rel {
+			if _, ok := b.r.released[h]; !ok {
+				b.Released[b.fieldOf[h]]++
+			}
 			b.r.released[h] = struct{}{}
 		}
 	}
@@ -322,6 +330,7 @@ func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
 			k = b.r.opt.K
 		}
 		b.sightings = append(b.sightings, Sighting{Value: h, Sender: uint32(s), K: k})
+		b.fieldOf[h] = key
 	}
 	b.Suppressed[key]++
 	return PlaceholderRare

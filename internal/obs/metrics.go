@@ -41,6 +41,7 @@ type Metrics struct {
 	Suppressed      *prometheus.CounterVec
 	Snapshots       prometheus.Counter
 	RareSuppressed  *prometheus.CounterVec
+	RareReleased    *prometheus.CounterVec
 }
 
 // NewMetrics registers all metrics in a fresh registry (plus Go and
@@ -70,11 +71,12 @@ func NewMetrics() *Metrics {
 	m.SegmentChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "personas_segment_changes_total", Help: "Segment changes published, by type."}, []string{"type"})
 	m.Suppressed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "personas_suppressed_figures_total", Help: "Persona figures withheld because they describe fewer than k visitors."}, []string{"window"})
 	m.Snapshots = prometheus.NewCounter(prometheus.CounterOpts{Name: "personas_snapshots_total", Help: "Persona snapshots published."})
+	m.RareReleased = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "personas_rare_values_released_total", Help: "Open-ended values released once enough distinct visitors sent them."}, []string{"field"})
 	m.RareSuppressed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "personas_rare_values_suppressed_total", Help: "Open-ended values replaced by a placeholder because too few visitors sent them."}, []string{"field"})
 	for _, c := range []prometheus.Collector{m.EventsIn, m.EventsOut, m.DLQ, m.DuplicatesTotal, m.BotEvents, m.Scrubbed,
 		m.BatchSize, m.BatchDuration, m.ConsumerLag, m.Retries, m.Recoveries, m.RecoverySeconds, m.Assigned,
 		m.DependencyUp, m.RedisRoundTrips, m.StoreErrors, m.Leader, m.SegmentChanges, m.Suppressed, m.Snapshots,
-		m.RareSuppressed} {
+		m.RareSuppressed, m.RareReleased} {
 		f(c)
 	}
 	return m
@@ -138,6 +140,11 @@ func (s *StageMetrics) RedisRoundTrips(n int) {
 // RareSuppressed implements stage.Metrics.
 func (s *StageMetrics) RareSuppressed(field string, n int) {
 	s.m.RareSuppressed.WithLabelValues(field).Add(float64(n))
+}
+
+// RareReleased implements stage.Metrics.
+func (s *StageMetrics) RareReleased(field string, n int) {
+	s.m.RareReleased.WithLabelValues(field).Add(float64(n))
 }
 
 // Observer returns the kafkax.Observer of a stage.

@@ -34,6 +34,7 @@ type Metrics interface {
 	Applied(partition int, events int, took time.Duration)
 	RedisRoundTrips(n int)
 	RareSuppressed(field string, n int)
+	RareReleased(field string, n int)
 }
 
 // NopMetrics ignores everything.
@@ -48,6 +49,7 @@ func (NopMetrics) Scrubbed(string)                 {}
 func (NopMetrics) Applied(int, int, time.Duration) {}
 func (NopMetrics) RedisRoundTrips(int)             {}
 func (NopMetrics) RareSuppressed(string, int)      {}
+func (NopMetrics) RareReleased(string, int)        {}
 
 // DLQNamespace is the UUIDv5 namespace of DLQ record ids.
 var DLQNamespace = uuid.MustParse("3b0a7f5e-61a2-5d4c-8e1f-9c2d7b6a4e10")
@@ -221,6 +223,9 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 	if p.rare != nil {
 		for f, n := range p.rare.Suppressed {
 			cfg.Metrics.RareSuppressed(f, n)
+		}
+		for f, n := range p.rare.Released {
+			cfg.Metrics.RareReleased(f, n)
 		}
 	}
 	cfg.Metrics.EventsIn("ingest", len(b.Messages))
