@@ -2,13 +2,14 @@ package ingest
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"hash"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"github.com/valyala/fastjson"
 
 	"github.com/personas-dev/personas/ingest/scrub"
@@ -70,7 +71,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 
 	typ := string(t.str(root, "type"))
 	b = append(b, `{"schema":"`+schemas.EventV1+`","event_id":"`...)
-	b = appendEventID(b, in.Source)
+	b = t.appendEventID(b, in.Source)
 	b = append(b, `","type":`...)
 	b = appendString(b, typ)
 
@@ -361,16 +362,46 @@ func (t *Transformer) matchBot(ua []byte) bool {
 	return false
 }
 
-// appendEventID appends the UUIDv5 of the source coordinates.
-func appendEventID(b []byte, s schemas.Source) []byte {
-	return append(b, EventID(s)...)
+// appendEventID appends the event id of s using the transformer's
+// reusable SHA-1 (the same bytes as EventID, without allocating).
+func (t *Transformer) appendEventID(b []byte, s schemas.Source) []byte {
+	if t.sha1 == nil {
+		t.sha1 = sha1.New()
+	}
+	t.idName = appendSourceName(t.idName[:0], s)
+	return appendUUIDv5(b, t.sha1, t.idName)
 }
 
-// EventID is the deterministic id of the event read at s: the UUIDv5 of
-// "topic/partition/offset".
+// EventID is the deterministic id of the event read at s: the UUIDv5 (RFC
+// 9562) of "topic/partition/offset" in EventIDNamespace.
 func EventID(s schemas.Source) string {
-	name := s.Topic + "/" + strconv.Itoa(s.Partition) + "/" + strconv.FormatInt(s.Offset, 10)
-	return uuid.NewSHA1(EventIDNamespace, []byte(name)).String()
+	return string(appendUUIDv5(nil, sha1.New(), appendSourceName(nil, s)))
+}
+
+func appendSourceName(b []byte, s schemas.Source) []byte {
+	b = append(b, s.Topic...)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(s.Partition), 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, s.Offset, 10)
+}
+
+// appendUUIDv5 appends the text form of the name-based SHA-1 UUID of name.
+func appendUUIDv5(b []byte, h hash.Hash, name []byte) []byte {
+	h.Reset()
+	h.Write(EventIDNamespace[:])
+	h.Write(name)
+	var sum [sha1.Size]byte
+	u := h.Sum(sum[:0])
+	u[6] = (u[6] & 0x0f) | 0x50 // version 5
+	u[8] = (u[8] & 0x3f) | 0x80 // RFC 9562 variant
+	for i := 0; i < 16; i++ {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexDigit[u[i]>>4], hexDigit[u[i]&0xf])
+	}
+	return b
 }
 
 // language returns the primary language subtag of a locale ("nl-NL" ->

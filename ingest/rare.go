@@ -211,6 +211,12 @@ type RareBatch struct {
 	sightings []Sighting
 	seen      map[[2]uint64]bool
 	fieldOf   map[uint64]string
+	// hashes memoises value hashes per field key (HMAC is the costly part
+	// of a lookup); cleared when the period's key changes or it grows.
+	hashes     map[string]map[string]uint64
+	nHashes    int
+	lastSender [32]byte
+	lastTag    uint64
 	// Suppressed counts values replaced by [rare] per field in the batch;
 	// Released counts values newly released by it (metrics).
 	Suppressed map[string]int
@@ -230,6 +236,8 @@ func (b *RareBatch) Begin(ctx context.Context, now time.Time) error {
 		}
 		b.mac = hmac.New(sha256.New, k)
 		b.period, b.expireAt = p, expire
+		b.hashes, b.nHashes = map[string]map[string]uint64{}, 0
+		b.lastSender = [32]byte{}
 	}
 	b.r.mu.Lock()
 	if b.r.period != p {
@@ -315,14 +323,14 @@ func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
 	if b.mac == nil {
 		return PlaceholderRare // Begin was not called: never publish blind
 	}
-	h := b.hash(key, v)
+	h := b.valueHash(key, v)
 	b.r.mu.Lock()
 	_, released := b.r.released[h]
 	b.r.mu.Unlock()
 	if released {
 		return v
 	}
-	s := b.hash("sender", string(pseudonym))
+	s := b.senderTag(pseudonym)
 	if !b.seen[[2]uint64{h, s}] {
 		b.seen[[2]uint64{h, s}] = true
 		k, ok := lookup(b.r.opt.KPerField, key)
@@ -334,6 +342,37 @@ func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
 	}
 	b.Suppressed[key]++
 	return PlaceholderRare
+}
+
+func (b *RareBatch) valueHash(key, v string) uint64 {
+	m := b.hashes[key]
+	if h, ok := m[v]; ok {
+		return h
+	}
+	h := b.hash(key, v)
+	if b.nHashes >= 1<<17 {
+		b.hashes, b.nHashes = map[string]map[string]uint64{}, 0
+		m = nil
+	}
+	if m == nil {
+		m = map[string]uint64{}
+		b.hashes[key] = m
+	}
+	m[v] = h
+	b.nHashes++
+	return h
+}
+
+// senderTag hashes a pseudonym once per run of values from one event.
+func (b *RareBatch) senderTag(pseudonym []byte) uint64 {
+	if len(pseudonym) == 32 && [32]byte(pseudonym) == b.lastSender && b.lastTag != 0 {
+		return b.lastTag
+	}
+	b.lastTag = b.hash("sender", string(pseudonym))
+	if len(pseudonym) == 32 {
+		b.lastSender = [32]byte(pseudonym)
+	}
+	return b.lastTag
 }
 
 func isPlaceholder(v string) bool {

@@ -76,6 +76,8 @@ type Transformer struct {
 	idBuf    []byte
 	lower    []byte
 	params   []scrub.Param
+	sha1     hash.Hash
+	idName   []byte
 }
 
 // NewTransformer returns a transformer. It fails on invalid options.
@@ -240,21 +242,25 @@ func (t *Transformer) precheck(in *Input) *Rejection {
 func scanShape(b []byte, limit int) (depth, values int) {
 	d := 0
 	values = 1
-	inStr := false
 	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
+		switch b[i] {
 		case '"':
-			inStr = true
+			// Skip the string: jump from quote to quote with IndexByte
+			// (vectorised), stepping over escaped characters.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return depth, values // unterminated: the parser rejects it
+				}
+				i += j + 1
+				bs := 0
+				for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+					bs++
+				}
+				if bs%2 == 0 {
+					break
+				}
+			}
 		case '{', '[':
 			d++
 			if d > depth {
