@@ -1,7 +1,6 @@
 package scrub
 
 import (
-	"net/netip"
 	"strings"
 
 	"golang.org/x/net/idna"
@@ -48,9 +47,6 @@ func RegistrableDomain(rawURL string) string {
 	if s == "" || len(s) > 253 {
 		return ""
 	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return ""
-	}
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -66,7 +62,7 @@ func RegistrableDomain(rawURL string) string {
 		s = a
 	}
 	s = lowerASCII(s)
-	if !hostName(s) {
+	if !hostName(s) { // also rejects IPv4 literals: their last label is all digits
 		return ""
 	}
 	if s == "localhost" || strings.HasSuffix(s, ".localhost") {

@@ -7,8 +7,8 @@ import (
 )
 
 // Path rewrites a URL path for the anonymized event. Each segment is
-// percent-decoded (completely: "%2540" is '@') and checked with the Value
-// rules plus two path rules; a flagged segment is replaced by the typed
+// percent-decoded and checked with the Value rules (which see through
+// further levels of encoding: "%2540" is '@') plus two path rules; a flagged segment is replaced by the typed
 // placeholder of the most specific kind found (Kind.PathPlaceholder):
 //
 //   - ":id" for a word of 4 or more digits (MinPathDigits) or a long number,
@@ -25,10 +25,10 @@ import (
 // A scheme and authority ("https://host") in front are removed, and so is
 // everything from the first '?' or '#'. Matrix parameters (";jsessionid=...")
 // are dropped, empty and "." segments removed, ".." resolved, and a trailing
-// slash removed. Kept segments are written in canonical form: percent-decoded,
-// then re-escaped with %XX (upper case) for bytes that are not allowed in a
-// path segment, for '%', and for invalid UTF-8; valid non-ASCII text stays
-// readable. The result starts with '/', never contains '?', '#' or ';', and
+// slash removed. Kept segments are written in canonical form: percent-decoded
+// once, then re-escaped with %XX (upper case) for bytes that are not allowed
+// in a path segment, for '%', and for invalid UTF-8; valid non-ASCII text
+// stays readable. The result starts with '/', never contains '?', '#' or ';', and
 // is "/" for an empty path. found is the set of kinds replaced.
 //
 // A path that is already in canonical form and clean is returned as is,
@@ -74,7 +74,7 @@ func (s *Scrubber) Path(p string) (out string, found Kind) {
 			if sc == nil {
 				sc = scratchPool.Get().(*scratch)
 			}
-			sc.dec, sc.off = percentDecode(seg, sc.dec[:0], sc.off[:0])
+			sc.dec, sc.off = percentDecode(seg, sc.dec[:0], sc.off[:0], true)
 			// d lives in sc.dec until the next segment is decoded; it is
 			// copied into b before that.
 			d = unsafe.String(unsafe.SliceData(sc.dec), len(sc.dec))

@@ -25,14 +25,15 @@ func (s *Scrubber) QueryParams(dst []Param, rawQuery string) ([]Param, Kind) {
 	first := len(dst)
 	var found Kind
 	for len(q) > 0 {
-		pair := q
-		q = ""
-		if i := strings.IndexByte(pair, '&'); i >= 0 {
-			pair, q = pair[:i], pair[i+1:]
+		i := strings.IndexByte(q, '&')
+		if i < 0 {
+			i = len(q)
 		}
-		if i := strings.IndexByte(pair, ';'); i >= 0 {
-			pair, q = pair[:i], pair[i+1:]+"&"+q // rare: old-style separator
+		if j := strings.IndexByte(q[:i], ';'); j >= 0 {
+			i = j // old-style separator
 		}
+		pair := q[:i]
+		q = q[min(i+1, len(q)):]
 		if pair == "" {
 			continue
 		}

@@ -157,19 +157,22 @@ func (s *Scrubber) Kinds() Kind { return s.kinds }
 
 // Text scrubs free text: each identifier span is replaced by the placeholder
 // of its kind ("[email]", "[phone]", ...) and the rest is kept. Invalid UTF-8
-// is replaced by U+FFFD, so the output is always valid UTF-8. found is the set
-// of kinds that were replaced (0 when the text was clean).
+// is replaced by U+FFFD first (each run of bad bytes by one, as
+// strings.ToValidUTF8 does), so the output is always valid UTF-8. found is
+// the set of kinds that were replaced (0 when the text was clean).
 //
 // Clean valid input is returned as is, without allocating.
 func (s *Scrubber) Text(in string) (out string, found Kind) {
 	var buf [8]span
 	spans, found, high := s.detect(in, modeText, buf[:0])
-	valid := !high || utf8.ValidString(in)
+	if high && !utf8.ValidString(in) {
+		// Scrub what will be output: the repaired text can read
+		// differently ("a@b.\x97" is no address, "a@b.\uFFFD" is one).
+		in = strings.ToValidUTF8(in, "\uFFFD")
+		spans, found, _ = s.detect(in, modeText, buf[:0])
+	}
 	if found == 0 {
-		if valid {
-			return in, 0
-		}
-		return strings.ToValidUTF8(in, "\uFFFD"), 0
+		return in, 0
 	}
 	return render(in, spans), found
 }
@@ -185,19 +188,19 @@ func (s *Scrubber) Text(in string) (out string, found Kind) {
 func (s *Scrubber) Value(in string) (out string, found Kind) {
 	var buf [4]span
 	_, found, high := s.detect(in, modeValue, buf[:0])
+	if high && !utf8.ValidString(in) {
+		in = strings.ToValidUTF8(in, "\uFFFD") // check what will be output
+		_, found, _ = s.detect(in, modeValue, buf[:0])
+	}
 	if found != 0 {
 		return found.Placeholder(), found
-	}
-	if high && !utf8.ValidString(in) {
-		return strings.ToValidUTF8(in, "\uFFFD"), 0
 	}
 	return in, 0
 }
 
 // Check reports which kinds Value would find in v, without building output.
 func (s *Scrubber) Check(v string) Kind {
-	var buf [4]span
-	_, found, _ := s.detect(v, modeValue, buf[:0])
+	_, found := s.Value(v)
 	return found
 }
 
@@ -254,7 +257,7 @@ func (s *Scrubber) detect(in string, m mode, spans []span) ([]span, Kind, bool) 
 		return spans, found, high
 	}
 	buf := scratchPool.Get().(*scratch)
-	buf.dec, buf.off = percentDecode(in, buf.dec[:0], buf.off[:0])
+	buf.dec, buf.off = percentDecode(in, buf.dec[:0], buf.off[:0], false)
 	if len(buf.dec) == len(in) {
 		putScratch(buf) // no valid escape: nothing new to see
 		return spans, found, high
@@ -279,16 +282,47 @@ func (s *Scrubber) detect(in string, m mode, spans []span) ([]span, Kind, bool) 
 
 // percentDecode appends the percent-decoded bytes of s to dec and, for each
 // decoded byte, its offset in s to off, plus len(s) at the end. Chains of
-// encoded percent signs ("%2540") are decoded completely; invalid escapes are
-// kept as they are; '+' is kept.
-func percentDecode(s string, dec []byte, off []int32) ([]byte, []int32) {
+// encoded percent signs ("%2540") are decoded completely, for detection. Escapes of bytes
+// >= 0x80 are decoded only where they spell valid UTF-8 together ("%C3%A9"),
+// so a stray '%' before hex digits ("50%ab") does not glue a junk byte to
+// the text; such '%' and invalid escapes are kept as they are; '+' is kept.
+//
+// forPath decodes one level only and every escape, whatever byte it gives:
+// that is the canonical reading of a path segment ("%25A0" is the text
+// "%A0"), which Path re-escapes; detection then decodes further itself.
+func percentDecode(s string, dec []byte, off []int32, forPath bool) ([]byte, []int32) {
 	for i := 0; i < len(s); {
 		if s[i] == '%' {
-			if b, l := unescapeAt(s, i); l > 0 {
-				dec = append(dec, b)
-				off = append(off, int32(i))
-				i += l
-				continue
+			b, l := unescapeAt(s, i)
+			if forPath {
+				b, l = unescape1(s, i)
+			}
+			if l > 0 {
+				if b < utf8.RuneSelf || forPath {
+					dec = append(dec, b)
+					off = append(off, int32(i))
+					i += l
+					continue
+				}
+				// A multi-byte sequence: all of it escaped and valid.
+				var seq [utf8.UTFMax]byte
+				var at [utf8.UTFMax]int32
+				seq[0], at[0] = b, int32(i)
+				n, j := 1, i+l
+				for n < utf8.UTFMax && !utf8.FullRune(seq[:n]) && j < len(s) && s[j] == '%' {
+					c, l2 := unescapeAt(s, j)
+					if l2 == 0 || c < 0x80 || c >= 0xC0 {
+						break
+					}
+					seq[n], at[n] = c, int32(j)
+					n, j = n+1, j+l2
+				}
+				if utf8.Valid(seq[:n]) {
+					dec = append(dec, seq[:n]...)
+					off = append(off, at[:n]...)
+					i = j
+					continue
+				}
 			}
 		}
 		dec = append(dec, s[i])
@@ -312,6 +346,14 @@ func unescapeAt(s string, i int) (byte, int) {
 	return 0, 0
 }
 
+// unescape1 decodes the single escape "%XX" at s[i], or returns 0, 0.
+func unescape1(s string, i int) (byte, int) {
+	if i+2 < len(s) && class[s[i+1]]&cHex != 0 && class[s[i+2]]&cHex != 0 {
+		return unhex(s[i+1])<<4 | unhex(s[i+2]), 3
+	}
+	return 0, 0
+}
+
 func unhex(c byte) byte {
 	switch {
 	case c <= '9':
@@ -323,9 +365,8 @@ func unhex(c byte) byte {
 	}
 }
 
-// render replaces the spans of in by placeholders. Overlapping spans are
-// merged and get the placeholder of the union of their kinds. Invalid UTF-8
-// in the kept text is replaced by U+FFFD.
+// render replaces the spans of in (valid UTF-8) by placeholders. Overlapping
+// spans are merged and get the placeholder of the union of their kinds.
 func render(in string, spans []span) string {
 	// Insertion sort by start: there are few spans, mostly in order already.
 	for i := 1; i < len(spans); i++ {
@@ -342,40 +383,10 @@ func render(in string, spans []span) string {
 			cur.end = max(cur.end, spans[i].end)
 			cur.kind |= spans[i].kind
 		}
-		writeValid(&b, in[last:cur.start])
+		b.WriteString(in[last:cur.start])
 		b.WriteString(cur.kind.Placeholder())
 		last = cur.end
 	}
-	writeValid(&b, in[last:])
+	b.WriteString(in[last:])
 	return b.String()
-}
-
-// writeValid writes s with each run of invalid UTF-8 bytes replaced by one
-// U+FFFD, as strings.ToValidUTF8 does.
-func writeValid(b *strings.Builder, s string) {
-	bad := false
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] < utf8.RuneSelf {
-			i++
-		}
-		if i > 0 {
-			b.WriteString(s[:i])
-			s = s[i:]
-			bad = false
-		}
-		for len(s) > 0 && s[0] >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s)
-			if r == utf8.RuneError && n == 1 {
-				if !bad {
-					b.WriteString("\uFFFD")
-				}
-				bad = true
-			} else {
-				b.WriteString(s[:n])
-				bad = false
-			}
-			s = s[n:]
-		}
-	}
 }

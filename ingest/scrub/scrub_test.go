@@ -203,6 +203,8 @@ func TestRandomIDs(t *testing.T) {
 		{"sid=Ab3dEf7hIjK9LmN0pQrStUv&x=1", "sid=[token]&x=1", Token},
 		{"gclid=Cj0KCQiA4NWrBhD-ARIsAFCKwWtZ8cO9Xq2l1y3pQmF2EaAhYxEALw_wcB", "gclid=[token]", Token},
 		{"key: k3j5h2l4m6n7b8v9c0x1q", "key: [token]", Token},
+		{"/reset/Ab3dEf7hIjK9LmN0pQrStUvWx/confirm-your-new-password-now-please-and-thank-you", "/reset/[token]/confirm-your-new-password-now-please-and-thank-you", Token},
+		{"Ab3dEf7hIjK9LmN0pQrStUvWx_" + strings.Repeat("and_some_words_", 20), "[token]_" + strings.Repeat("and_some_words_", 20), Token},
 		{"SGVsbG8gV29ybGQgZnJvbSBiYXNlNjQ=", "[token]", Token},
 		{"order 12345678", "order [number]", Number},
 		{"klant ORD1234567", "klant [number]", Number},
@@ -377,5 +379,42 @@ func TestLinear(t *testing.T) {
 		}
 		def.Value(in)
 		def.Path(in)
+	}
+}
+
+func TestKindsOff(t *testing.T) {
+	s := MustNew(Options{Kinds: All &^ (Number | Token)})
+	if p, k := s.Path("/orders/12345/a8f3k2/jan@example.nl"); p != "/orders/12345/a8f3k2/:email" || k != Email {
+		t.Errorf("Path = %q, %v", p, k)
+	}
+	if out, k := s.Text("order 12345678 sid=Ab3dEf7hIjK9LmN0pQrStUvWx"); k != 0 || out != "order 12345678 sid=Ab3dEf7hIjK9LmN0pQrStUvWx" {
+		t.Errorf("Text = %q, %v", out, k)
+	}
+}
+
+// TestConcurrent runs all entry points from many goroutines; with -race it
+// checks that a Scrubber and its buffer pool are safe to share.
+func TestConcurrent(t *testing.T) {
+	inputs := append(append([]string{}, benchDirty...), "jan%40example.nl", "/u/jan%40example.nl/x", "a%2Fb%20c", "%C3%A9t%C3%A9 06%2012345678")
+	done := make(chan bool)
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- true }()
+			for i := 0; i < 200; i++ {
+				for _, in := range inputs {
+					want, _ := def.Text(in)
+					if got, _ := def.Text(in); got != want {
+						t.Errorf("Text(%q) not deterministic: %q vs %q", in, got, want)
+						return
+					}
+					def.Value(in)
+					def.Path(in)
+					def.Query(in)
+				}
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
 	}
 }
