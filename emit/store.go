@@ -23,7 +23,9 @@ type Outboxed struct {
 	Value []byte
 }
 
-// Store is the emit stage's state store.
+// Store is the emit stage's state store. Implementations: MemStore (tests,
+// the demo) and the Redis store in internal/redisx; both pass the contract
+// suite in emit/storetest.
 type Store interface {
 	// Acquire takes the evaluation lease for holder, or renews it if holder
 	// has it. The token grows every time the lease changes hands.
@@ -33,7 +35,11 @@ type Store interface {
 	// States returns every stored (segment, persona) state.
 	States(ctx context.Context) (map[segment.Key]segment.State, error)
 	// Commit replaces the states and adds events to the outbox atomically,
-	// if token is still the lease's token; else ErrNotLeader.
+	// if holder still holds the lease with token; else ErrNotLeader and
+	// nothing changes. An event whose id is already in the outbox is not
+	// added again (the same id is the same event); it keeps its place.
+	// lastSnapshot moves the snapshot time forward only (zero: no
+	// snapshot); it is kept to the millisecond at least.
 	Commit(ctx context.Context, holder string, token int64, states map[segment.Key]segment.State, events []Outboxed, lastSnapshot time.Time) error
 	// Pending returns the outbox, oldest first.
 	Pending(ctx context.Context) ([]Outboxed, error)
@@ -105,7 +111,11 @@ func (m *MemStore) Commit(_ context.Context, holder string, token int64, states 
 		return ErrNotLeader
 	}
 	m.states = maps.Clone(states)
-	m.outbox = append(m.outbox, events...)
+	for _, e := range events {
+		if !slices.ContainsFunc(m.outbox, func(o Outboxed) bool { return o.ID == e.ID }) {
+			m.outbox = append(m.outbox, e)
+		}
+	}
 	if lastSnapshot.After(m.lastSnap) {
 		m.lastSnap = lastSnapshot
 	}

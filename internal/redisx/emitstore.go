@@ -55,19 +55,26 @@ return -1
 
 // commitScript: KEYS lease, token, states, outbox, seq, snap.
 // ARGV holder, token, lastSnapMs, nStates, (field, json)*, nEvents, (id, json-without-seq)*
+//
+// The states hash is replaced (emit.Store: Commit replaces the states), not
+// merged; an event id already in the outbox keeps its entry and its place.
 const commitScript = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return redis.error_reply('NOTLEADER')
 end
 local a = 4
 local n = tonumber(ARGV[a]); a = a + 1
+redis.call('DEL', KEYS[3])
 for i = 1, n do
   redis.call('HSET', KEYS[3], ARGV[a], ARGV[a+1]); a = a + 2
 end
 n = tonumber(ARGV[a]); a = a + 1
 for i = 1, n do
-  local s = redis.call('INCR', KEYS[5])
-  redis.call('HSET', KEYS[4], ARGV[a], s .. '|' .. ARGV[a+1]); a = a + 2
+  if redis.call('HEXISTS', KEYS[4], ARGV[a]) == 0 then
+    local s = redis.call('INCR', KEYS[5])
+    redis.call('HSET', KEYS[4], ARGV[a], s .. '|' .. ARGV[a+1])
+  end
+  a = a + 2
 end
 local last = tonumber(redis.call('GET', KEYS[6]) or '0')
 if tonumber(ARGV[3]) > last then

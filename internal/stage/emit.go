@@ -69,6 +69,9 @@ type Emitter struct {
 	cfg    EmitConfig
 	w      Writer
 	holder string
+	// orphansLogged: the personas left in segments that are no longer
+	// defined were logged (once per process, on its first evaluation).
+	orphansLogged bool
 }
 
 // NewEmitter returns the emit stage.
@@ -180,6 +183,17 @@ func (e *Emitter) Tick(ctx context.Context) error {
 	states, err := cfg.State.States(ctx)
 	if err != nil {
 		return err
+	}
+	if !e.orphansLogged {
+		e.orphansLogged = true
+		if orphans := segment.Orphans(cfg.Segments, states); len(orphans) > 0 {
+			names := make([]string, len(orphans))
+			for i, k := range orphans {
+				names[i] = k.String()
+			}
+			cfg.Logger.Warn("personas are still in segments that are no longer defined; no segment.exited is sent for them",
+				zap.Strings("segment_personas", names))
+		}
 	}
 	res, err := segment.Evaluate(cfg.Segments, states, segment.Input{Now: now, K: cfg.K, Current: cur, Previous: prev, Personas: cfg.Personas})
 	if err != nil {

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/personas-dev/personas/aggregate"
 	"github.com/personas-dev/personas/emit"
@@ -180,6 +183,10 @@ func newWorld(t *testing.T) *world {
 
 // emitter is a fresh instance (a new holder id, like a restarted process).
 func (wd *world) emitter(leader *[]bool) *Emitter {
+	return wd.emitterWith(leader, nil)
+}
+
+func (wd *world) emitterWith(leader *[]bool, log *zap.Logger) *Emitter {
 	hooks := EmitHooks{}
 	if leader != nil {
 		hooks.Leader = func(l bool) { *leader = append(*leader, l) }
@@ -200,6 +207,7 @@ func (wd *world) emitter(leader *[]bool) *Emitter {
 		SnapshotsTopic: testSnapshots,
 		Now:            wd.clock.Now,
 		Hooks:          hooks,
+		Logger:         log,
 	})
 }
 
@@ -505,5 +513,39 @@ func TestEmitNewLeaderContinuesFromStoredState(t *testing.T) {
 	want := map[segment.Key]segment.State{{Segment: "surge", Persona: "researcher"}: {In: false, Since: wd.clock.Now(), Seq: 2}}
 	if !maps.EqualFunc(st, want, func(a, b segment.State) bool { return a.In == b.In && a.Seq == b.Seq && a.Since.Equal(b.Since) }) {
 		t.Fatalf("stored states %v, want %v", st, want)
+	}
+}
+
+// Personas left in a segment that the definitions no longer have get no
+// segment.exited; the emit stage says so in its log, once.
+func TestEmitLogsOrphanedSegmentStates(t *testing.T) {
+	wd := newWorld(t)
+	tok, _, _ := wd.mem.Acquire(context.Background(), "old", leaseTTL)
+	old := map[segment.Key]segment.State{{Segment: "retired", Persona: "researcher"}: {In: true, Since: wd.clock.Now(), Seq: 1}}
+	if err := wd.mem.Commit(context.Background(), "old", tok, old, nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = wd.mem.Release(context.Background(), "old")
+	core, logs := observer.New(zap.WarnLevel)
+	e := wd.emitterWith(nil, zap.New(core))
+	for range 3 {
+		wd.mustTick(e)
+		wd.clock.Add(time.Second)
+	}
+	got := logs.FilterMessageSnippet("no longer defined").All()
+	if len(got) != 1 {
+		t.Fatalf("%d orphan warnings, want 1", len(got))
+	}
+	if names := got[0].ContextMap()["segment_personas"]; !reflect.DeepEqual(names, []any{"retired/researcher"}) {
+		t.Fatalf("orphan warning names %v", names)
+	}
+	if n := len(onTopic(wd.w.all(), testChanges)); n != 0 {
+		t.Fatalf("%d changes published for a retired segment", n)
+	}
+	// The orphaned state is kept (its sequence goes on if the segment
+	// comes back).
+	st, _ := wd.mem.States(context.Background())
+	if s := st[segment.Key{Segment: "retired", Persona: "researcher"}]; !s.In || s.Seq != 1 {
+		t.Fatalf("orphaned state after evaluations: %+v", s)
 	}
 }
