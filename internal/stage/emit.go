@@ -95,8 +95,6 @@ func NewEmitter(conn *kafkax.Conn, w Writer, cfg EmitConfig) *Emitter {
 // Run ticks until ctx is cancelled; the lease is released at the end.
 func (e *Emitter) Run(ctx context.Context) error {
 	log := e.cfg.Logger
-	t := time.NewTicker(e.cfg.Tick)
-	defer t.Stop()
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -107,38 +105,53 @@ func (e *Emitter) Run(ctx context.Context) error {
 			}
 		})
 	}()
+	// The lease is renewed more often than it expires, also between ticks
+	// (a tick may be longer than the lease), so leadership stays put while
+	// the leader lives, and moves within one lease TTL when it dies.
+	renewEvery := min(e.cfg.Tick, e.cfg.LeaseTTL/3)
 	failures := 0
+	nextTick := time.Now()
 	for {
-		// The tick in flight finishes even at shutdown (bounded).
-		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Tick+10*time.Second)
-		err := e.Tick(tctx)
-		cancel()
-		wait := e.cfg.Tick
-		if err != nil {
-			failures++
-			log.Warn("emit tick failed; will retry", zap.Error(retry.Redact(err)), zap.Int("attempt", failures))
-			e.hook(func(h EmitHooks) {
-				if h.Error != nil {
-					h.Error(err)
+		if !time.Now().Before(nextTick) {
+			// The tick in flight finishes even at shutdown (bounded).
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.Tick+10*time.Second)
+			err := e.Tick(tctx)
+			cancel()
+			wait := e.cfg.Tick
+			if err != nil {
+				failures++
+				log.Warn("emit tick failed; will retry", zap.Error(retry.Redact(err)), zap.Int("attempt", failures))
+				e.hook(func(h EmitHooks) {
+					if h.Error != nil {
+						h.Error(err)
+					}
+				})
+				wait = min(wait, e.cfg.Backoff.Delay(failures))
+			} else {
+				if failures > 0 {
+					log.Info("emit recovered", zap.Int("after_attempts", failures))
 				}
-			})
-			wait = min(wait, e.cfg.Backoff.Delay(failures))
-		} else {
-			if failures > 0 {
-				log.Info("emit recovered", zap.Int("after_attempts", failures))
+				failures = 0
+				e.hook(func(h EmitHooks) {
+					if h.OK != nil {
+						h.OK()
+					}
+				})
 			}
-			failures = 0
-			e.hook(func(h EmitHooks) {
-				if h.OK != nil {
-					h.OK()
-				}
-			})
+			nextTick = time.Now().Add(wait)
+		} else {
+			rctx, cancel := context.WithTimeout(ctx, renewEvery)
+			_, leader, err := e.cfg.State.Acquire(rctx, e.holder, e.cfg.LeaseTTL)
+			cancel()
+			if err == nil && e.cfg.Hooks.Leader != nil {
+				e.cfg.Hooks.Leader(leader)
+			}
 		}
+		sleep := min(time.Until(nextTick), renewEvery)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
-		case <-time.After(wait):
+		case <-time.After(max(sleep, 0)):
 		}
 	}
 }
