@@ -1,6 +1,9 @@
 package aggregate
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // VisitorCache keeps encoded visitor states in memory so that a visitor
 // seen again soon costs no Redis read. It is bounded: two generations of
@@ -12,8 +15,9 @@ type VisitorCache struct {
 	mu    sync.Mutex
 	max   int
 	parts map[int]*cacheGen
-	// Hits and Misses count lookups (metrics: cache hit rate).
-	Hits, Misses uint64
+	// hits and misses count lookups (metrics: cache hit rate). They are
+	// atomic because metrics read them without the lock.
+	hits, misses atomic.Uint64
 }
 
 type cacheGen struct {
@@ -42,20 +46,28 @@ func (c *VisitorCache) Get(partition int, pseudonym string) ([]byte, bool) {
 	defer c.mu.Unlock()
 	g := c.parts[partition]
 	if g == nil {
-		c.Misses++
+		c.misses.Add(1)
 		return nil, false
 	}
 	if s, ok := g.hot[pseudonym]; ok {
-		c.Hits++
+		c.hits.Add(1)
 		return s, true
 	}
 	if s, ok := g.cold[pseudonym]; ok {
-		c.Hits++
+		c.hits.Add(1)
 		return s, true
 	}
-	c.Misses++
+	c.misses.Add(1)
 	return nil, false
 }
+
+// Hits returns how many lookups were served from memory. Safe to call
+// from any goroutine (metrics).
+func (c *VisitorCache) Hits() uint64 { return c.hits.Load() }
+
+// Misses returns how many lookups needed the store. Safe to call from any
+// goroutine (metrics).
+func (c *VisitorCache) Misses() uint64 { return c.misses.Load() }
 
 // Put stores a state (after it was written to the store).
 func (c *VisitorCache) Put(partition int, pseudonym string, state []byte) {
