@@ -10,6 +10,8 @@
 #   make services-up     start Kafka, Redis and Redis Cluster on loopback (.services/env)
 #   make services-down   stop them and delete their data
 #   make lint            go vet, gofmt and (when installed) shellcheck
+#   make demo            the whole pipeline in one process on synthetic traffic, with a
+#                        live dashboard; nothing to install (DEMOFLAGS='--duration 30s')
 
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
@@ -54,3 +56,8 @@ lint:
 
 clean:
 	rm -rf bin
+
+.PHONY: demo
+DEMOFLAGS ?=
+demo:
+	$(GO) run ./cmd/personas demo $(DEMOFLAGS)

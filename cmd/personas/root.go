@@ -14,6 +14,7 @@ import (
 
 	"github.com/personas-dev/personas/internal/app"
 	"github.com/personas-dev/personas/internal/config"
+	"github.com/personas-dev/personas/internal/dashboard"
 	"github.com/personas-dev/personas/internal/obs"
 )
 
@@ -127,6 +128,7 @@ the partitions. SIGTERM finishes the batch in flight, commits it and exits.
 				return err
 			}
 			defer a.Close()
+			dashboard.Register(a, dashboard.Options{})
 			log.Info("starting", zap.String("version", version), zap.Strings("stages", stages),
 				zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("redis", config.RedactURL(cfg.Redis.URL)))
 			return a.Run(ctx, stages...)

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"strconv"
 	"time"
 
@@ -137,7 +138,7 @@ func (s *Ingest) Open(_ context.Context, topic string, partition int, _ int32, c
 type ingestPartition struct {
 	s       *Ingest
 	tr      *ingest.Transformer
-	w       *kafkax.OrderedWriter
+	w       Writer
 	rare    *ingest.RareBatch
 	out     []kafka.Message
 	buf     []byte
@@ -214,6 +215,9 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 		p.out[i].Value = p.buf[vals[i].start:vals[i].end:vals[i].end]
 	}
 	if err := p.w.Write(ctx, p.out); err != nil {
+		// kafka-go may still be sending (or retrying) batches that point
+		// into these buffers after a failed call: never reuse them.
+		p.buf, p.out = nil, nil
 		return err
 	}
 	// Counted only once the batch is written: a retried batch counts once.
@@ -234,7 +238,11 @@ func (p *ingestPartition) Process(ctx context.Context, b *kafkax.Batch) error {
 	return nil
 }
 
-func (p *ingestPartition) Close() { _ = p.w.Close() }
+func (p *ingestPartition) Close() {
+	if c, ok := p.w.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
 
 func appendDLQ(b []byte, r *schemas.DLQRecord) []byte {
 	j, err := json.Marshal(r)
