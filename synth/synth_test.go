@@ -131,7 +131,7 @@ func TestValidEventsHaveTheRawShape(t *testing.T) {
 	var prev time.Time
 	seenTypes := map[string]int{}
 	seenTracks := map[string]int{}
-	for i := 0; i < 60000; i++ {
+	for i := 0; i < 20000; i++ {
 		g.Next(&ev)
 		if ev.Bad != Valid {
 			t.Fatalf("bad event with BadShare 0: %s", ev.Bad)
@@ -709,15 +709,15 @@ var (
 	statsVal  map[string]*visitorStats
 )
 
-// sharedStats are per-visitor counters over ~2 h of traffic (200 000 events at 25
+// sharedStats are per-visitor counters over ~2 h of traffic (80 000 events at 10
 // events/s, so long sessions complete), shared by the archetype tests.
 func sharedStats(t testing.TB) map[string]*visitorStats {
 	statsOnce.Do(func() {
 		cfg := testConfig()
 		cfg.BadShare = 0
-		cfg.EventsPerSecond = 25
-		cfg.Visitors = 20000
-		statsVal = collectStats(t, cfg, 200000)
+		cfg.EventsPerSecond = 10
+		cfg.Visitors = 8000
+		statsVal = collectStats(t, cfg, 80000)
 	})
 	return statsVal
 }
