@@ -3,6 +3,8 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -40,7 +42,11 @@ type Options struct {
 	// Mapping maps raw-shape field paths to input paths (dot-separated), so
 	// other shapes can be read without code, for example
 	// {"anonymousId": "domain_userid", "context.page.url": "page_url"}.
-	// Default: none (the input is Segment-shaped).
+	// A field under a mapped object is read inside the mapped input object.
+	// Targets are raw-shape fields or properties.<name> (one input field
+	// read as a property). A value may also be a literal ("=track") or a
+	// path with a value table ("event[page_view=page,*=track]"); see
+	// fieldSource. Default: none (the input is Segment-shaped).
 	Mapping map[string]string
 	// StrictSchema validates every event with the JSON Schema validator,
 	// not only rejected ones. The typed fast path accepts exactly what the
@@ -106,9 +112,14 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("identifier field %q is not a raw-shape field; use one of userId, anonymousId, context.device.id, context.device.advertisingId", f))
 		}
 	}
-	for raw := range o.Mapping {
+	for _, raw := range slices.Sorted(maps.Keys(o.Mapping)) {
 		if _, ok := rawFields[raw]; !ok {
-			errs = append(errs, fmt.Errorf("mapping target %q is not a raw-shape field (%s)", raw, strings.Join(RawFieldNames(), ", ")))
+			if _, prop := mappedProperty(raw); !prop {
+				errs = append(errs, fmt.Errorf("mapping target %q is not a raw-shape field (%s) or properties.<name>", raw, strings.Join(RawFieldNames(), ", ")))
+			}
+		}
+		if _, err := parseSource(o.Mapping[raw]); err != nil {
+			errs = append(errs, fmt.Errorf("mapping of %s: %w", raw, err))
 		}
 	}
 	if o.MaxValueLength < 8 {

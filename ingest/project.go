@@ -69,7 +69,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		return truncate(v, max)
 	}
 
-	typ := string(t.str(root, "type"))
+	typ := string(t.str(fType))
 	b = append(b, `{"schema":"`+schemas.EventV1+`","event_id":"`...)
 	b = t.appendEventID(b, in.Source)
 	b = append(b, `","type":`...)
@@ -78,9 +78,9 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	var name []byte
 	switch typ {
 	case "track":
-		name = t.str(root, "event")
+		name = t.str(fEvent)
 	case "page", "screen":
-		name = t.str(root, "name")
+		name = t.str(fName)
 	}
 	if len(name) > 0 {
 		if v := keep(FieldEvent, "", string(name), maxEventLen); v != "" {
@@ -97,8 +97,8 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	b = append(b, '"')
 
 	// Device and bot flag from the User-Agent (never the UA itself).
-	dev := t.ua.lookup(t.str(root, "context.userAgent"))
-	if dt := t.str(root, "context.device.type"); dev.class == "other" && len(dt) > 0 {
+	dev := t.ua.lookup(t.str(fUserAgent))
+	if dt := t.str(fDeviceType); dev.class == "other" && len(dt) > 0 {
 		switch strings.ToLower(string(dt)) {
 		case "ios", "android", "mobile", "phone":
 			dev.class = "mobile"
@@ -108,7 +108,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 			dev.class = "tv"
 		}
 	}
-	bot := dev.bot || t.matchBot(t.str(root, "context.userAgent"))
+	bot := dev.bot || t.matchBot(t.str(fUserAgent))
 	if bot {
 		dev.class = "bot"
 	}
@@ -117,7 +117,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	out.Bot = bot
 
 	// URL parts: path from context.page.path, else from context.page.url.
-	rawURL := string(t.str(root, "context.page.url"))
+	rawURL := string(t.str(fPageURL))
 	var urlPath, urlQuery string
 	if rawURL != "" {
 		rest := rawURL
@@ -139,7 +139,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 			urlPath = rest
 		}
 	}
-	path := string(t.str(root, "context.page.path"))
+	path := string(t.str(fPagePath))
 	if path == "" {
 		path = urlPath
 	}
@@ -155,7 +155,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 
 	query := urlQuery
 	if query == "" {
-		query = strings.TrimPrefix(string(t.str(root, "context.page.search")), "?")
+		query = strings.TrimPrefix(string(t.str(fPageSearch)), "?")
 	}
 	var utm [3]string // source, medium, campaign from the query
 	if query != "" {
@@ -164,6 +164,9 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		found |= k
 		first := true
 		for _, kv := range pairs {
+			if !t.queryKey(kv.Key, pseudo[:]) {
+				continue
+			}
 			v := truncate(t.policy.Keep(FieldQuery, kv.Key, kv.Value, pseudo[:]), maxShortLen)
 			if v == "" {
 				continue
@@ -191,7 +194,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		}
 	}
 
-	if ref := t.str(root, "context.page.referrer"); len(ref) > 0 {
+	if ref := t.str(fPageReferrer); len(ref) > 0 {
 		if d := scrub.RegistrableDomain(string(ref)); d != "" {
 			if d = t.policy.Keep(FieldReferrer, "", d, pseudo[:]); d != "" {
 				b = append(b, `,"referrer_domain":`...)
@@ -202,9 +205,9 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 
 	// Campaign: context.campaign, else the utm parameters.
 	camp := [3]string{
-		string(t.str(root, "context.campaign.source")),
-		string(t.str(root, "context.campaign.medium")),
-		string(t.str(root, "context.campaign.name")),
+		string(t.str(fCampaignSource)),
+		string(t.str(fCampaignMedium)),
+		string(t.str(fCampaignName)),
 	}
 	first := true
 	for i, label := range [...]string{"source", "medium", "name"} {
@@ -247,18 +250,19 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	}
 	b = append(b, '}')
 
-	if lang := language(t.str(root, "context.locale")); lang != "" {
+	if lang := language(t.str(fLocale)); lang != "" {
 		b = append(b, `,"language":"`...)
 		b = append(b, lang...)
 		b = append(b, '"')
 	}
 
-	props := t.get(root, "properties")
+	props := t.vals[fProperties]
+	if props != nil && props.Type() != fastjson.TypeObject {
+		props = nil
+	}
 	search := ""
-	if props != nil && props.Type() == fastjson.TypeObject {
-		if q := props.Get("query"); q != nil && q.Type() == fastjson.TypeString {
-			search = string(q.GetStringBytes())
-		}
+	if q := t.property(root, props, "query"); q != nil && q.Type() == fastjson.TypeString {
+		search = string(q.GetStringBytes())
 	}
 	if search != "" {
 		if v := keep(FieldSearch, "", search, maxShortLen); v != "" {
@@ -267,49 +271,57 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 		}
 	}
 
-	if props != nil && props.Type() == fastjson.TypeObject {
-		o, _ := props.Object()
-		first := true
-		o.Visit(func(k []byte, v *fastjson.Value) {
-			if !t.props[string(k)] {
-				return
-			}
-			start := len(b)
-			if first {
-				b = append(b, `,"properties":{`...)
-			} else {
-				b = append(b, ',')
-			}
-			b = appendString(b, string(k))
-			b = append(b, ':')
-			switch v.Type() {
-			case fastjson.TypeString:
-				s := keep(FieldProperty, string(k), string(v.GetStringBytes()), t.opt.MaxValueLength)
-				if s == "" {
-					b = b[:start]
-					return
-				}
-				b = appendString(b, s)
-			case fastjson.TypeNumber:
-				f := v.GetFloat64()
-				if math.IsNaN(f) || math.IsInf(f, 0) {
-					b = b[:start]
-					return
-				}
-				b = strconv.AppendFloat(b, f, 'g', -1, 64)
-			case fastjson.TypeTrue:
-				b = append(b, "true"...)
-			case fastjson.TypeFalse:
-				b = append(b, "false"...)
-			default:
-				b = b[:start] // objects, arrays and null are not kept
-				return
-			}
-			first = false
-		})
-		if !first {
-			b = append(b, '}')
+	first = true
+	addProp := func(k string, v *fastjson.Value) {
+		start := len(b)
+		if first {
+			b = append(b, `,"properties":{`...)
+		} else {
+			b = append(b, ',')
 		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		switch v.Type() {
+		case fastjson.TypeString:
+			s := keep(FieldProperty, k, string(v.GetStringBytes()), t.opt.MaxValueLength)
+			if s == "" {
+				b = b[:start]
+				return
+			}
+			b = appendString(b, s)
+		case fastjson.TypeNumber:
+			f := v.GetFloat64()
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				b = b[:start]
+				return
+			}
+			b = strconv.AppendFloat(b, f, 'g', -1, 64)
+		case fastjson.TypeTrue:
+			b = append(b, "true"...)
+		case fastjson.TypeFalse:
+			b = append(b, "false"...)
+		default:
+			b = b[:start] // objects, arrays and null are not kept
+			return
+		}
+		first = false
+	}
+	if props != nil {
+		o, _ := props.Object()
+		o.Visit(func(k []byte, v *fastjson.Value) {
+			if t.props[string(k)] && !t.propMapped(k) {
+				addProp(string(k), v)
+			}
+		})
+	}
+	for i := range t.propSrcs {
+		p := &t.propSrcs[i]
+		if v := p.src.read(root); v != nil && t.props[p.name] {
+			addProp(p.name, v)
+		}
+	}
+	if !first {
+		b = append(b, '}')
 	}
 
 	b = append(b, `,"source":{"topic":`...)
@@ -326,22 +338,92 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	return out, nil
 }
 
+// property returns a property of the event: from its mapping source when
+// ingest.mapping names one (properties.<name>), else from the properties
+// object.
+func (t *Transformer) property(root, props *fastjson.Value, name string) *fastjson.Value {
+	for i := range t.propSrcs {
+		if t.propSrcs[i].name == name {
+			return t.propSrcs[i].src.read(root)
+		}
+	}
+	return props.Get(name) // nil-safe
+}
+
+// propMapped reports whether a property name is read from a mapping source
+// instead of the properties object.
+func (t *Transformer) propMapped(k []byte) bool {
+	for i := range t.propSrcs {
+		if t.propSrcs[i].name == string(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryKey reports whether a query parameter's name may be published. It
+// must fit the event schema's name pattern (a-z, 0-9, _; 1 to 64), and a
+// name matched only by a prefix of the allowlist (utm_*) is open-ended text
+// that can carry an identifier (utm_<token>), so the value policy decides
+// on it like on a value (P6). The standard utm names and the names the
+// allowlist spells out are published as they are.
+func (t *Transformer) queryKey(k string, pseudo []byte) bool {
+	if len(k) == 0 || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	switch k {
+	case "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "utm_id":
+		return true
+	}
+	for _, a := range t.opt.QueryAllowlist {
+		if a == k {
+			return true
+		}
+	}
+	return t.policy.Keep(FieldQuery, "", k, pseudo) == k
+}
+
 // keepPath passes each literal path segment through the policy; segments
 // it does not keep become ":seg". Placeholders from the scrubber stay.
 func (t *Transformer) keepPath(p string, pseudo []byte) string {
 	if _, ok := t.policy.(ScrubOnly); ok {
 		return p
 	}
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if s == "" || strings.HasPrefix(s, ":") {
-			continue
+	// Walk the segments in place; a copy is made only when one changes.
+	var out []byte
+	for start := 0; start <= len(p); {
+		end := strings.IndexByte(p[start:], '/')
+		if end < 0 {
+			end = len(p)
+		} else {
+			end += start
 		}
-		if v := t.policy.Keep(FieldPathSegment, "", s, pseudo); v != s {
-			segs[i] = ":seg"
+		s := p[start:end]
+		keep := s == "" || s[0] == ':' || t.policy.Keep(FieldPathSegment, "", s, pseudo) == s
+		if !keep && out == nil {
+			out = append(make([]byte, 0, len(p)+8), p[:start]...)
 		}
+		if out != nil {
+			if keep {
+				out = append(out, s...)
+			} else {
+				out = append(out, PlaceholderSegment...)
+			}
+			if end < len(p) {
+				out = append(out, '/')
+			}
+		}
+		start = end + 1
 	}
-	return strings.Join(segs, "/")
+	if out == nil {
+		return p
+	}
+	return string(out)
 }
 
 func (t *Transformer) matchBot(ua []byte) bool {
@@ -434,7 +516,8 @@ func truncate(s string, max int) string {
 	return s
 }
 
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
+// appendString appends s as a JSON string; invalid UTF-8 and NUL become
+// U+FFFD.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
@@ -455,6 +538,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case 0:
+				// A NUL (from %00 in a URL, say) breaks consumers of the
+				// output (C strings, PostgreSQL text): never write one.
+				b = append(b, "\ufffd"...)
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
 			}

@@ -21,6 +21,8 @@ import (
 type fieldCheck struct {
 	path      []string // raw-shape path
 	dotted    string
+	name      string // last element of path
+	parent    int    // index of the parent field in rawChecks, -1 at the top
 	types     []fastjson.Type
 	nullOK    bool
 	enum      []string
@@ -49,8 +51,47 @@ func init() {
 		panic("ingest: raw-event schema uses more than the fast path supports: " + err.Error())
 	}
 	for i := range rawChecks {
-		rawFields[rawChecks[i].dotted] = &rawChecks[i]
+		c := &rawChecks[i]
+		c.name, c.parent = c.path[len(c.path)-1], -1
+		if len(c.path) > 1 {
+			c.parent = fieldIndex(strings.Join(c.path[:len(c.path)-1], "."))
+		}
+		rawFields[c.dotted] = c
 	}
+	for _, f := range []struct {
+		p    *int
+		name string
+	}{
+		{&fType, "type"}, {&fEvent, "event"}, {&fName, "name"}, {&fUserAgent, "context.userAgent"},
+		{&fLocale, "context.locale"}, {&fDeviceType, "context.device.type"}, {&fPageURL, "context.page.url"},
+		{&fPagePath, "context.page.path"}, {&fPageSearch, "context.page.search"},
+		{&fPageReferrer, "context.page.referrer"}, {&fCampaignSource, "context.campaign.source"},
+		{&fCampaignMedium, "context.campaign.medium"}, {&fCampaignName, "context.campaign.name"},
+		{&fProperties, "properties"}, {&timeFields[0], "timestamp"}, {&timeFields[1], "originalTimestamp"},
+		{&timeFields[2], "sentAt"}, {&timeFields[3], "receivedAt"},
+	} {
+		if *f.p = fieldIndex(f.name); *f.p < 0 {
+			panic("ingest: the raw-event schema has no field " + f.name)
+		}
+	}
+}
+
+// Indexes in rawChecks of the fields the projection reads.
+var fType, fEvent, fName, fUserAgent, fLocale, fDeviceType, fPageURL, fPagePath, fPageSearch,
+	fPageReferrer, fCampaignSource, fCampaignMedium, fCampaignName, fProperties int
+
+// timeFields are the event-time fields in order of preference.
+var timeFields [4]int
+
+// fieldIndex returns the index in rawChecks of a dotted raw-shape path, or
+// -1.
+func fieldIndex(dotted string) int {
+	for i := range rawChecks {
+		if rawChecks[i].dotted == dotted {
+			return i
+		}
+	}
+	return -1
 }
 
 // supported lists the schema keywords the fast path implements.
@@ -165,6 +206,9 @@ func (c *fieldCheck) check(v *fastjson.Value) string {
 		return ""
 	}
 	t := v.Type()
+	if len(c.enum) > 0 && t != fastjson.TypeString {
+		return "enum" // the enum lists strings only: no other value is in it
+	}
 	if t == fastjson.TypeNull {
 		if c.nullOK || len(c.types) == 0 {
 			return ""
@@ -197,10 +241,10 @@ func runeCount(b []byte) int { return utf8.RuneCount(b) }
 // parseDateTime parses an RFC 3339 date-time as JSON Schema's "date-time"
 // format defines it (full-date "T" full-time, with a time-zone offset).
 func parseDateTime(b []byte) (time.Time, bool) {
-	s := string(b)
-	if len(s) < 20 {
+	if !rfc3339Shape(b) {
 		return time.Time{}, false
 	}
+	s := string(b)
 	// JSON Schema allows a lower-case t and z; time.RFC3339 wants upper case.
 	if s[10] == 't' || strings.HasSuffix(s, "z") {
 		s = strings.ToUpper(s)
@@ -210,4 +254,57 @@ func parseDateTime(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// rfc3339Shape checks the RFC 3339 date-time grammar (with JSON Schema's
+// case-insensitive T and Z) and the offset's range. time.Parse alone is
+// more lenient than the schema: it takes a comma before the fraction and
+// offsets up to +24:59.
+func rfc3339Shape(b []byte) bool {
+	n := len(b)
+	if n < 20 {
+		return false
+	}
+	digit := func(c byte) bool { return c >= '0' && c <= '9' }
+	for i, c := range b[:19] {
+		switch i {
+		case 4, 7:
+			if c != '-' {
+				return false
+			}
+		case 10:
+			if c != 'T' && c != 't' {
+				return false
+			}
+		case 13, 16:
+			if c != ':' {
+				return false
+			}
+		default:
+			if !digit(c) {
+				return false
+			}
+		}
+	}
+	i := 19
+	if b[i] == '.' {
+		j := i + 1
+		for j < n && digit(b[j]) {
+			j++
+		}
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	switch rest := b[i:]; {
+	case len(rest) == 1:
+		return rest[0] == 'Z' || rest[0] == 'z'
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		if !digit(rest[1]) || !digit(rest[2]) || !digit(rest[4]) || !digit(rest[5]) {
+			return false
+		}
+		return (rest[1]-'0')*10+rest[2]-'0' <= 23 && (rest[4]-'0')*10+rest[5]-'0' <= 59
+	}
+	return false
 }

@@ -10,7 +10,7 @@ const (
 	ReasonEmpty         Reason = "empty"           // a zero-length value
 	ReasonTooLarge      Reason = "too_large"       // more than ingest.max_bytes
 	ReasonInvalidUTF8   Reason = "invalid_utf8"    // bytes that are not UTF-8
-	ReasonNULByte       Reason = "nul_byte"        // a raw NUL byte
+	ReasonNULByte       Reason = "nul_byte"        // a NUL byte, raw or as a \u0000 escape
 	ReasonTooDeep       Reason = "too_deep"        // nesting beyond ingest.max_depth
 	ReasonTooManyFields Reason = "too_many_fields" // more JSON values than ingest.max_fields
 	ReasonBadJSON       Reason = "bad_json"        // not valid JSON

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,8 +66,19 @@ type Transformer struct {
 	ua     *uaCache
 	bots   [][]byte
 	props  map[string]bool
-	paths  map[string][]string // raw dotted path -> input path
 	policy ValuePolicy
+
+	// Where each raw-shape field (by index in rawChecks) is read: mapped
+	// fields from their source, the others under their parent's value.
+	mapped []bool
+	srcs   []fieldSource
+	// vals holds the fields of the event being transformed, resolved once
+	// per event by resolve (checkSchema) and read by the projection.
+	vals     []*fastjson.Value
+	idFields []int
+	// propSrcs are properties read from other input fields (mapping
+	// targets properties.<name>), sorted by name.
+	propSrcs []propSource
 
 	macEpoch int64
 	mac      hash.Hash
@@ -96,9 +108,11 @@ func NewTransformer(opt Options, keys Keys) (*Transformer, error) {
 		scrub:    sc,
 		ua:       newUACache(8192),
 		props:    map[string]bool{},
-		paths:    map[string][]string{},
 		policy:   opt.Policy,
 		macEpoch: -1,
+		mapped:   make([]bool, len(rawChecks)),
+		srcs:     make([]fieldSource, len(rawChecks)),
+		vals:     make([]*fastjson.Value, len(rawChecks)),
 	}
 	if t.policy == nil {
 		t.policy = ScrubOnly{}
@@ -109,25 +123,66 @@ func NewTransformer(opt Options, keys Keys) (*Transformer, error) {
 	for _, p := range opt.PropertyAllowlist {
 		t.props[p] = true
 	}
-	for _, c := range rawChecks {
-		t.paths[c.dotted] = c.path
+	for raw, spec := range opt.Mapping {
+		src, _ := parseSource(spec) // Validate checked it
+		if name, ok := mappedProperty(raw); ok {
+			t.propSrcs = append(t.propSrcs, propSource{name, src})
+			continue
+		}
+		i := fieldIndex(raw)
+		t.mapped[i], t.srcs[i] = true, src
 	}
-	for raw, in := range opt.Mapping {
-		t.paths[raw] = strings.Split(in, ".")
+	slices.SortFunc(t.propSrcs, func(a, b propSource) int { return strings.Compare(a.name, b.name) })
+	for _, f := range opt.IdentifierFields {
+		t.idFields = append(t.idFields, fieldIndex(f))
 	}
 	return t, nil
+}
+
+type propSource struct {
+	name string
+	src  fieldSource
 }
 
 // EpochOf returns the epoch number of a time.
 func (t *Transformer) EpochOf(ts time.Time) int64 { return ts.Unix() / int64(t.opt.Epoch/time.Second) }
 
-// get returns the input value of a raw-shape field (nil when absent).
+// get returns the input value of a raw-shape field (nil when absent),
+// looked up afresh.
 func (t *Transformer) get(root *fastjson.Value, dotted string) *fastjson.Value {
-	return root.Get(t.paths[dotted]...)
+	return t.lookup(root, fieldIndex(dotted))
 }
 
-func (t *Transformer) str(root *fastjson.Value, dotted string) []byte {
-	v := t.get(root, dotted)
+func (t *Transformer) lookup(root *fastjson.Value, i int) *fastjson.Value {
+	switch c := &rawChecks[i]; {
+	case t.mapped[i]:
+		return t.srcs[i].read(root)
+	case c.parent < 0:
+		return root.Get(c.name)
+	default:
+		return t.lookup(root, c.parent).Get(c.name)
+	}
+}
+
+// resolve looks up every raw-shape field of an event once, parents before
+// children, so a field costs one lookup in its parent object, not a walk
+// from the root and a map access per use.
+func (t *Transformer) resolve(root *fastjson.Value) {
+	for i := range rawChecks {
+		switch c := &rawChecks[i]; {
+		case t.mapped[i]:
+			t.vals[i] = t.srcs[i].read(root)
+		case c.parent < 0:
+			t.vals[i] = root.Get(c.name)
+		default:
+			t.vals[i] = t.vals[c.parent].Get(c.name) // nil-safe
+		}
+	}
+}
+
+// str returns a resolved field's string value, or nil.
+func (t *Transformer) str(i int) []byte {
+	v := t.vals[i]
 	if v == nil || v.Type() != fastjson.TypeString {
 		return nil
 	}
@@ -140,6 +195,11 @@ func (t *Transformer) str(root *fastjson.Value, dotted string) []byte {
 func (t *Transformer) Transform(ctx context.Context, in *Input, now time.Time) (out Output, rej *Rejection, err error) {
 	if r := t.precheck(in); r != nil {
 		return out, r, nil
+	}
+	// The parser is lenient (it reads NaN, 1.2.3, unknown escapes and raw
+	// control characters in strings): only strictly valid JSON goes on.
+	if fastjson.ValidateBytes(in.Value) != nil {
+		return out, &Rejection{Reason: ReasonBadJSON, Rule: "syntax"}, nil
 	}
 	root, perr := t.parser.ParseBytes(in.Value)
 	if perr != nil {
@@ -157,8 +217,8 @@ func (t *Transformer) Transform(ctx context.Context, in *Input, now time.Time) (
 
 	// Visitor identifier: the first configured field that is set.
 	var id []byte
-	for _, f := range t.opt.IdentifierFields {
-		v := t.get(root, f)
+	for _, f := range t.idFields {
+		v := t.vals[f]
 		if v == nil {
 			continue
 		}
@@ -178,7 +238,7 @@ func (t *Transformer) Transform(ctx context.Context, in *Input, now time.Time) (
 	}
 
 	// Event time: the event's own, else the Kafka timestamp.
-	ts, r := t.eventTime(root, in.Time)
+	ts, r := t.eventTime(in.Time)
 	if r != nil {
 		return out, r, nil
 	}
@@ -225,6 +285,8 @@ func (t *Transformer) precheck(in *Input) *Rejection {
 		return &Rejection{Reason: ReasonInvalidUTF8}
 	case bytes.IndexByte(in.Value, 0) >= 0:
 		return &Rejection{Reason: ReasonNULByte}
+	case escapedNUL(in.Value):
+		return &Rejection{Reason: ReasonNULByte, Rule: "escaped"}
 	}
 	depth, values := scanShape(in.Value, t.opt.MaxDepth)
 	if depth > t.opt.MaxDepth {
@@ -234,6 +296,27 @@ func (t *Transformer) precheck(in *Input) *Rejection {
 		return &Rejection{Reason: ReasonTooManyFields, Rule: "max_fields=" + strconv.Itoa(t.opt.MaxFields)}
 	}
 	return nil
+}
+
+// escapedNUL reports whether JSON text holds a \u0000 escape ("u0000"
+// after an odd run of backslashes). It is valid JSON, but a NUL in a value
+// breaks consumers of the output (C strings, PostgreSQL text) and has no
+// business in a click, so it is rejected like a raw NUL.
+func escapedNUL(b []byte) bool {
+	for {
+		i := bytes.Index(b, []byte("u0000"))
+		if i < 0 {
+			return false
+		}
+		n := 0
+		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		b = b[i+5:]
+	}
 }
 
 // scanShape returns the nesting depth of JSON text (stopping early once it
@@ -311,15 +394,27 @@ func hasDuplicateKey(o *fastjson.Object) bool {
 		})
 		return dup
 	}
-	// Small objects (nearly all): compare keys pairwise, no allocation.
+	// Small objects (nearly all): no allocation. A key is compared with
+	// the earlier ones only when its signature (length, first and last
+	// byte) was seen before: a bit in a 64-bit set, so most keys cost no
+	// comparison at all.
 	var keys [32][]byte
+	var sigs [32]uint8
+	var seen uint64
 	n := 0
 	dup := false
 	o.Visit(func(k []byte, _ *fastjson.Value) {
-		for i := 0; i < n && !dup; i++ {
-			dup = bytes.Equal(keys[i], k)
+		sig := uint8(len(k))
+		if len(k) > 0 {
+			sig = uint8(len(k)*31+int(k[0])*7+int(k[len(k)-1])) & 63
 		}
-		keys[n] = k
+		if seen&(1<<sig) != 0 {
+			for i := 0; i < n && !dup; i++ {
+				dup = sigs[i] == sig && bytes.Equal(keys[i], k)
+			}
+		}
+		seen |= 1 << sig
+		keys[n], sigs[n] = k, sig
 		n++
 	})
 	return dup
@@ -329,11 +424,12 @@ func hasDuplicateKey(o *fastjson.Object) bool {
 // fails (or StrictSchema is set), the JSON Schema validator runs on the
 // event to name the violation precisely.
 func (t *Transformer) checkSchema(root *fastjson.Value, raw []byte) *Rejection {
+	t.resolve(root)
 	failed := ""
 	var at *fieldCheck
 	for i := range rawChecks {
 		c := &rawChecks[i]
-		if kw := c.check(t.get(root, c.dotted)); kw != "" {
+		if kw := c.check(t.vals[i]); kw != "" {
 			failed, at = kw, c
 			break
 		}
@@ -354,8 +450,10 @@ func (t *Transformer) checkSchema(root *fastjson.Value, raw []byte) *Rejection {
 	}
 	if failed != "" {
 		// The validator accepts what the fast path refused: only possible
-		// for date-times Go cannot represent (a leap second). Refuse with
-		// the fast path's reason; the pipeline needs a usable time.
+		// for date-times Go cannot represent (a leap second) and ones the
+		// validator reads leniently ("+1:08:01": it parses fields with
+		// Atoi). Refuse with the fast path's reason; the pipeline needs a
+		// usable time (FuzzSchemaFastPath checks that nothing else differs).
 		return &Rejection{Reason: ReasonBadTimestamp, Rule: failed + " at /" + strings.ReplaceAll(at.dotted, ".", "/")}
 	}
 	return nil
@@ -363,15 +461,15 @@ func (t *Transformer) checkSchema(root *fastjson.Value, raw []byte) *Rejection {
 
 // eventTime picks the event's time: timestamp, then originalTimestamp,
 // sentAt, receivedAt, then the Kafka timestamp.
-func (t *Transformer) eventTime(root *fastjson.Value, kafkaTime time.Time) (time.Time, *Rejection) {
-	for _, f := range [...]string{"timestamp", "originalTimestamp", "sentAt", "receivedAt"} {
-		if s := t.str(root, f); s != nil {
+func (t *Transformer) eventTime(kafkaTime time.Time) (time.Time, *Rejection) {
+	for _, f := range timeFields {
+		if s := t.str(f); s != nil {
 			ts, ok := parseDateTime(s)
 			if !ok {
-				return ts, &Rejection{Reason: ReasonBadTimestamp, Rule: "format at /" + f}
+				return ts, &Rejection{Reason: ReasonBadTimestamp, Rule: "format at /" + rawChecks[f].dotted}
 			}
 			if ts.Year() < 2000 || ts.Year() > 9999 {
-				return ts, &Rejection{Reason: ReasonEpochExpired, Rule: "year at /" + f}
+				return ts, &Rejection{Reason: ReasonEpochExpired, Rule: "year at /" + rawChecks[f].dotted}
 			}
 			return ts.UTC(), nil
 		}
@@ -396,12 +494,26 @@ func (t *Transformer) rawDocument(raw []byte) (any, error) {
 	if !ok {
 		return doc, nil
 	}
-	for rawPath, inPath := range t.opt.Mapping {
-		v, ok := lookupPath(obj, strings.Split(inPath, "."))
-		if !ok {
-			continue
+	// Read every source first, then write parents before children, as the
+	// fast path reads a child inside its (mapped) parent.
+	type set struct {
+		path []string
+		v    any
+	}
+	var sets []set
+	for rawPath, spec := range t.opt.Mapping {
+		src, _ := parseSource(spec)
+		var v any
+		if src.konst == nil {
+			v, ok = lookupPath(obj, src.path)
 		}
-		setPath(obj, strings.Split(rawPath, "."), v)
+		if v, ok = src.translate(v, ok); ok {
+			sets = append(sets, set{strings.Split(rawPath, "."), v})
+		}
+	}
+	slices.SortFunc(sets, func(a, b set) int { return len(a.path) - len(b.path) })
+	for _, s := range sets {
+		setPath(obj, s.path, s.v)
 	}
 	return obj, nil
 }
@@ -420,10 +532,18 @@ func lookupPath(m map[string]any, path []string) (any, bool) {
 	return cur, true
 }
 
+// setPath sets a value in a decoded document, creating absent objects on
+// the way. Under a value that is not an object there is nothing to set:
+// the fast path reads nothing there either, and the validator judges the
+// value in the way.
 func setPath(m map[string]any, path []string, v any) {
 	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]any)
+		x, present := m[p]
+		next, ok := x.(map[string]any)
 		if !ok {
+			if present {
+				return
+			}
 			next = map[string]any{}
 			m[p] = next
 		}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package ingest
+
+func cpuNanos(int) int64 { return 0 }
