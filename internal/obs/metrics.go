@@ -8,7 +8,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/personas-dev/personas/ingest"
+	"github.com/personas-dev/personas/ingest/scrub"
 	"github.com/personas-dev/personas/internal/kafkax"
+	"github.com/personas-dev/personas/schemas"
 )
 
 // Metrics holds every Prometheus metric of the process. Label values are
@@ -79,7 +82,43 @@ func NewMetrics() *Metrics {
 		m.RareSuppressed, m.RareReleased} {
 		f(c)
 	}
+	m.initSeries()
 	return m
+}
+
+// initSeries creates the series whose label values are known in advance,
+// at zero: a counter that has never moved is still scraped, so rate() and
+// absent() alerts work from the first scrape.
+func (m *Metrics) initSeries() {
+	for _, st := range []string{"ingest", "aggregate", "emit"} {
+		for _, v := range []*prometheus.CounterVec{m.EventsIn, m.EventsOut, m.DuplicatesTotal, m.Retries, m.Recoveries, m.RedisRoundTrips, m.StoreErrors} {
+			v.WithLabelValues(st)
+		}
+		m.Assigned.WithLabelValues(st)
+		m.BatchSize.WithLabelValues(st)
+		m.BatchDuration.WithLabelValues(st)
+		m.RecoverySeconds.WithLabelValues(st)
+	}
+	for _, r := range ingest.Reasons {
+		m.DLQ.WithLabelValues("ingest", string(r))
+	}
+	for _, t := range []string{schemas.SegmentEntered, schemas.SegmentExited} {
+		m.SegmentChanges.WithLabelValues(t)
+	}
+	for _, k := range strings.Split(scrub.All.String(), "|") {
+		m.Scrubbed.WithLabelValues(k)
+	}
+	for _, f := range []string{"event", "path", "query", "search", "referrer", "campaign", "properties"} {
+		m.RareReleased.WithLabelValues(f)
+		m.RareSuppressed.WithLabelValues(f)
+	}
+}
+
+// InitWindows creates the per-window series of the configured windows.
+func (m *Metrics) InitWindows(windows []string) {
+	for _, w := range windows {
+		m.Suppressed.WithLabelValues(w)
+	}
 }
 
 // CacheStats wires the visitor cache counters (hits, misses, size).
