@@ -41,6 +41,11 @@ func (a *App) newEmitter() (*stage.Emitter, error) {
 	}
 	c := a.Cfg
 	m := a.Metrics
+	windows := make([]string, len(c.Aggregate.Windows))
+	for i, w := range c.Aggregate.Windows {
+		windows[i] = segment.FormatWindow(w)
+	}
+	m.InitWindows(windows)
 	return stage.NewEmitter(a.Kafka, kafkax.NewOrderedWriter(a.Kafka, a.Kafka.Transport(), c.Kafka.Producer), stage.EmitConfig{
 		Figures:        a.Store,
 		State:          redisx.NewEmitStore(a.Redis, c.Redis.KeyPrefix),

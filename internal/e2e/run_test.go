@@ -54,6 +54,7 @@ func produceSynthetic(t *testing.T, e *env, topic string, n int, seed uint64, ba
 	cfg.Canaries = true
 	cfg.BadShare = badShare
 	cfg.EventsPerSecond = float64(n) / 120 // two minutes of event time
+	cfg.Diurnal = 0                        // a flat rate: the span must not depend on the time of day
 	cfg.Start = time.Now().Add(-3 * time.Minute)
 	g := synth.New(cfg)
 	p := produced{bad: map[string]synth.BadKind{}}
