@@ -13,39 +13,79 @@ func MinuteRange(start, end time.Time) (from, to int64) {
 	return from, to
 }
 
-// BucketPlan says which hour buckets and which minute buckets together
-// cover a minute range exactly: whole hours from hour buckets (fewer reads)
-// and the ragged edges from minute buckets.
+// BucketPlan says which buckets together cover a minute range exactly:
+// whole quarter days (six hours) from quarter buckets, whole hours of the
+// rest from hour buckets, whole ten-minute spans of what is left from
+// ten-minute buckets, and the ragged ends from minute buckets. So any
+// window reads few buckets: a 24 h window at most 3 quarters, 10 hours, 10
+// ten-minute spans and 18 minutes.
 type BucketPlan struct {
-	Hours   []int64 // unix hours
-	Minutes []int64 // unix minutes
+	Quarters []int64 // unix quarter days (unix minute / 360)
+	Hours    []int64 // unix hours
+	Tens     []int64 // unix ten-minute spans (unix minute / 10)
+	Minutes  []int64 // unix minutes
 }
+
+// Bucket sizes in minutes.
+const (
+	QuarterMinutes = 360
+	HourMinutes    = 60
+	TenMinutes     = 10
+)
 
 // PlanBuckets covers the minute range [from, to).
 func PlanBuckets(from, to int64) BucketPlan {
 	var p BucketPlan
+	p.cover(from, to, QuarterMinutes)
+	return p
+}
+
+// cover covers [from, to) with buckets of size minutes and smaller.
+func (p *BucketPlan) cover(from, to, size int64) {
 	if to <= from {
-		return p
+		return
 	}
-	firstHour := (from + 59) / 60 // first hour that starts at or after from
-	lastHour := to / 60           // hours before this one end at or before to
-	if firstHour >= lastHour {
+	if size == 1 {
 		for m := from; m < to; m++ {
 			p.Minutes = append(p.Minutes, m)
 		}
-		return p
+		return
 	}
-	for m := from; m < firstHour*60; m++ {
-		p.Minutes = append(p.Minutes, m)
+	smaller := int64(1)
+	switch size {
+	case QuarterMinutes:
+		smaller = HourMinutes
+	case HourMinutes:
+		smaller = TenMinutes
 	}
-	for h := firstHour; h < lastHour; h++ {
-		p.Hours = append(p.Hours, h)
+	first, last := ceilDiv(from, size), floorDiv(to, size)
+	if first >= last {
+		p.cover(from, to, smaller)
+		return
 	}
-	for m := lastHour * 60; m < to; m++ {
-		p.Minutes = append(p.Minutes, m)
+	p.cover(from, first*size, smaller)
+	for b := first; b < last; b++ {
+		switch size {
+		case QuarterMinutes:
+			p.Quarters = append(p.Quarters, b)
+		case HourMinutes:
+			p.Hours = append(p.Hours, b)
+		case TenMinutes:
+			p.Tens = append(p.Tens, b)
+		}
 	}
-	return p
+	p.cover(last*size, to, smaller)
 }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
 
 // WindowAccumulator sums counters and distinct counts into WindowFigures.
 // Distinct counts are summed across partitions: a pseudonym belongs to

@@ -192,7 +192,7 @@ func TestRunEndToEnd(t *testing.T) {
 	matcher := synth.NewCanaryMatcher(in.canaries)
 	check := func(where string, b []byte) {
 		if found := matcher.Find(b); len(found) > 0 {
-			t.Errorf("%s holds identifier values from the input: %q", where, found[:min(len(found), 5)])
+			t.Errorf("%s holds identifier values from the input: %q in %s", where, found[:min(len(found), 5)], fieldsWith(matcher, b))
 		}
 	}
 	for _, m := range events {
@@ -247,4 +247,20 @@ func openStore(t *testing.T, e *env) aggregate.Store {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return redisx.NewAggStore(c, e.prefix, 25*time.Hour)
+}
+
+// fieldsWith names the top-level JSON fields of doc that hold a canary,
+// with their values, so a leak says where it is.
+func fieldsWith(m *synth.CanaryMatcher, doc []byte) string {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(doc, &obj) != nil {
+		return "(not a JSON object)"
+	}
+	var out []string
+	for k, v := range obj {
+		if len(m.Find(v)) > 0 {
+			out = append(out, k+"="+string(v))
+		}
+	}
+	return strings.Join(out, ", ")
 }

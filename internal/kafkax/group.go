@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -195,12 +196,15 @@ func RunGroup(ctx context.Context, conn *Conn, cfg GroupConfig, opener Opener) e
 			parts = append(parts, a.ID)
 		}
 		log.Info("generation joined", zap.Int32("generation", gen.ID), zap.Ints("partitions", parts))
-		committer := &committer{gen: gen, topic: cfg.Topic}
+		committer := &committer{gen: gen, topic: cfg.Topic, pending: map[int]int64{}}
 		for _, a := range assigned {
 			a := a
 			gen.Start(func(genCtx context.Context) {
 				runPartition(ctx, genCtx, conn, cfg, log, opener, gen.ID, a, committer)
 			})
+		}
+		if len(assigned) > 0 {
+			gen.Start(func(genCtx context.Context) { committer.run(ctx, genCtx, log) })
 		}
 		if len(assigned) == 0 {
 			// Nothing assigned: still take part in the group until the next
@@ -218,17 +222,89 @@ func RunGroup(ctx context.Context, conn *Conn, cfg GroupConfig, opener Opener) e
 	}
 }
 
-// committer serialises commits of one generation.
+// commitInterval is how often the offsets of processed batches are
+// committed.
+const commitInterval = time.Second
+
+// committer commits the offsets of one generation's partitions. The
+// partitions mark an offset once its batch is durable; the offsets marked
+// are committed together every commitInterval, and a partition's when it
+// is given up, rather than after every batch: a commit is a Kafka round
+// trip, and the partitions took turns for it after each of their batches,
+// which under steady traffic (small batches) cost more than the batches.
+// A crash loses at most commitInterval of commits: those batches are read
+// again and the processors absorb them (deterministic ids, stored
+// positions), as they absorb any replay.
 type committer struct {
-	mu    sync.Mutex
-	gen   *kafka.Generation
-	topic string
+	mu      sync.Mutex // one commit at a time
+	gen     *kafka.Generation
+	topic   string
+	pmu     sync.Mutex // guards pending
+	pending map[int]int64
 }
 
+// mark records that a partition's offsets before next are durable.
+func (c *committer) mark(partition int, next int64) {
+	c.pmu.Lock()
+	c.pending[partition] = next
+	c.pmu.Unlock()
+}
+
+// commit commits a partition's offset now.
 func (c *committer) commit(partition int, next int64) error {
+	c.mark(partition, next)
+	return c.flush(partition)
+}
+
+// flush commits what is marked: of the given partitions, or of all.
+func (c *committer) flush(only ...int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gen.CommitOffsets(map[string]map[int]int64{c.topic: {partition: next}})
+	c.pmu.Lock()
+	offs := map[int]int64{}
+	for p, o := range c.pending {
+		if len(only) == 0 || slices.Contains(only, p) {
+			offs[p] = o
+			delete(c.pending, p)
+		}
+	}
+	c.pmu.Unlock()
+	if len(offs) == 0 {
+		return nil
+	}
+	err := c.gen.CommitOffsets(map[string]map[int]int64{c.topic: offs})
+	if err != nil {
+		// Keep them for the next attempt, unless newer ones came.
+		c.pmu.Lock()
+		for p, o := range offs {
+			if _, ok := c.pending[p]; !ok {
+				c.pending[p] = o
+			}
+		}
+		c.pmu.Unlock()
+	}
+	return err
+}
+
+// run commits every commitInterval until the generation ends or the
+// process stops (the partitions commit their last offsets themselves).
+func (c *committer) run(ctx, genCtx context.Context, log *zap.Logger) {
+	t := time.NewTicker(commitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-genCtx.Done():
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := c.flush(); err != nil {
+			// Not fatal: the effects are durable; the next commit covers
+			// these offsets, and a replay is absorbed by the processors.
+			log.Warn("offset commit failed", zap.Error(retry.Redact(err)))
+		}
+	}
 }
 
 // runPartition reads and processes one partition until the generation ends
@@ -250,11 +326,22 @@ func runPartition(ctx, genCtx context.Context, conn *Conn, cfg GroupConfig, log 
 
 	var proc Processor
 	var start int64
+	var openFailing time.Time
 	for attempt := 1; ; attempt++ {
 		var err error
+		began := time.Now()
 		proc, start, err = opener.Open(stop, cfg.Topic, a.ID, generation, a.Offset)
 		if err == nil {
+			if !openFailing.IsZero() {
+				// Readiness was marked degraded by the retries: clear it.
+				d := time.Since(openFailing)
+				cfg.Observer.Recovered(cfg.Topic, a.ID, d)
+				log.Info("dependency recovered, partition state opened", zap.Duration("after", d))
+			}
 			break
+		}
+		if openFailing.IsZero() {
+			openFailing = began
 		}
 		if stop.Err() != nil {
 			return
@@ -269,36 +356,45 @@ func runPartition(ctx, genCtx context.Context, conn *Conn, cfg GroupConfig, log 
 	defer cfg.Observer.Revoked(cfg.Topic, a.ID)
 	defer proc.Close()
 
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:       conn.Brokers,
-		Topic:         cfg.Topic,
-		Partition:     a.ID,
-		Dialer:        conn.Dialer(),
-		MinBytes:      1,
-		MaxBytes:      cfg.MaxBytes,
-		MaxWait:       250 * time.Millisecond,
-		QueueCapacity: cfg.MaxBatch,
-		// Errors come back through FetchMessage and are logged there.
-		ErrorLogger: kafka.LoggerFunc(func(string, ...any) {}),
-	})
+	reader := NewPartitionReader(conn, ReaderConfig{Topic: cfg.Topic, Partition: a.ID, MaxBatch: cfg.MaxBatch, MaxBytes: cfg.MaxBytes})
 	defer reader.Close()
 	if err := reader.SetOffset(start); err != nil {
 		log.Error("cannot set start offset", zap.Int64("offset", start), zap.Error(err))
 		return
 	}
 	log.Info("partition assigned", zap.Int64("start_offset", start))
+	if start >= 0 && start != a.Offset {
+		// The processor resumes from a position it stored itself (after a
+		// crash between its write and the commit, or for a group without
+		// committed offsets): record it, so that the group's lag is right
+		// even when nothing new arrives.
+		if err := com.commit(a.ID, start); err != nil {
+			log.Warn("offset commit failed", zap.Int64("offset", start), zap.Error(retry.Redact(err)))
+		}
+	}
 
+	// Whatever way the partition ends, the offsets of its finished batches
+	// are committed before it is given up.
+	defer func() {
+		if err := com.flush(a.ID); err != nil {
+			log.Warn("offset commit failed", zap.Error(retry.Redact(err)))
+		}
+	}()
 	batch := &Batch{Topic: cfg.Topic, Partition: a.ID, Generation: generation, Messages: make([]kafka.Message, 0, cfg.MaxBatch)}
 	fetchErrors := 0
+	var fetchFailing time.Time
 	for {
-		batch.Messages = batch.Messages[:0]
-		m, err := reader.FetchMessage(stop)
+		var err error
+		batch.Messages, err = reader.Fill(stop, batch.Messages[:0], cfg.Linger)
 		if err != nil {
 			if stop.Err() != nil {
 				log.Info("partition released")
 				return
 			}
 			fetchErrors++
+			if fetchFailing.IsZero() {
+				fetchFailing = time.Now()
+			}
 			cfg.Observer.Retry(cfg.Topic, a.ID, err)
 			log.Warn("fetch failed, the reader retries", zap.Error(retry.Redact(err)), zap.Int("attempt", fetchErrors))
 			if !sleepCtx(stop, cfg.Backoff.Delay(fetchErrors)) {
@@ -306,32 +402,18 @@ func runPartition(ctx, genCtx context.Context, conn *Conn, cfg GroupConfig, log 
 			}
 			continue
 		}
-		fetchErrors = 0
-		batch.Messages = append(batch.Messages, m)
-		if len(batch.Messages) < cfg.MaxBatch {
-			lingerCtx, lingerCancel := context.WithTimeout(stop, cfg.Linger)
-			for len(batch.Messages) < cfg.MaxBatch {
-				m, err := reader.FetchMessage(lingerCtx)
-				if err != nil {
-					break
-				}
-				batch.Messages = append(batch.Messages, m)
-			}
-			lingerCancel()
+		if fetchErrors > 0 {
+			d := time.Since(fetchFailing)
+			cfg.Observer.Recovered(cfg.Topic, a.ID, d)
+			log.Info("dependency recovered, fetching resumed", zap.Duration("after", d))
+			fetchErrors, fetchFailing = 0, time.Time{}
 		}
 		cfg.Observer.Lag(cfg.Topic, a.ID, reader.Lag())
 
 		if !processWithRetry(ctx, stop, cfg, log, proc, batch) {
 			return
 		}
-		if err := com.commit(a.ID, batch.Last()+1); err != nil {
-			// Not fatal: the effects are durable; a later commit covers this
-			// one, and a replay is absorbed by the processor's dedupe.
-			log.Warn("offset commit failed", zap.Int64("offset", batch.Last()+1), zap.Error(retry.Redact(err)))
-			if stop.Err() != nil {
-				return
-			}
-		}
+		com.mark(a.ID, batch.Last()+1)
 	}
 }
 

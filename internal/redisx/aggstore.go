@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,20 +25,26 @@ import (
 //	<prefix>{<prefix>pN}:pos              hash: tok (fencing token), off (last applied offset),
 //	                                      w:<topic>:<partition> (source high watermarks)
 //	<prefix>{<prefix>pN}:m:<unix minute>  hash: <persona>|<metric> -> count
+//	<prefix>{<prefix>pN}:t:<unix minute/10> hash: the same, summed per ten minutes
 //	<prefix>{<prefix>pN}:h:<unix hour>    hash: the same, summed per hour
-//	<prefix>{<prefix>pN}:s:<kind>:<persona>[><to>]:m:<minute> (and :h:<hour>)  HyperLogLog
+//	<prefix>{<prefix>pN}:q:<unix minute/360> hash: the same, summed per quarter day (6 h)
+//	<prefix>{<prefix>pN}:s:<kind>:<persona>[><to>]:m:<minute> (and :t:, :h:, :q:)  HyperLogLog
 //	<prefix>{<prefix>pN}:v:<pseudonym>    string: encoded visitor state, expires with its epoch
 //	<prefix>partitions                    set of partitions with state (for readers)
 //
-// Minute and hour buckets expire after the retention; hour buckets let a
-// 24 h window be read from 24 hashes instead of 1440.
+// Buckets expire after the retention. The coarser buckets let a 24 h
+// window be read from at most 3 quarter, 10 hour, 10 ten-minute and 18
+// minute buckets (aggregate.PlanBuckets) instead of 1440, and a window that
+// ends now from fewer (see ReadWindow).
 type AggStore struct {
 	c         redis.UniversalClient
 	prefix    string
 	retention time.Duration
 	apply     *redis.Script
 	claim     *redis.Script
+	now       func() time.Time
 	// RoundTrips counts calls to Redis (metrics: round trips per event).
+	// ReadWindow calls it from several goroutines at once.
 	RoundTrips func(n int)
 }
 
@@ -49,6 +56,7 @@ func NewAggStore(c redis.UniversalClient, prefix string, retention time.Duration
 		retention:  retention,
 		apply:      redis.NewScript(applyScript),
 		claim:      redis.NewScript(claimScript),
+		now:        time.Now,
 		RoundTrips: func(int) {},
 	}
 }
@@ -61,8 +69,11 @@ func (s *AggStore) posKey(p int) string { return s.tag(p) + ":pos" }
 
 func (s *AggStore) registryKey() string { return s.prefix + "partitions" }
 
-func minuteKey(tag string, m int64) string { return tag + ":m:" + strconv.FormatInt(m, 10) }
-func hourKey(tag string, h int64) string   { return tag + ":h:" + strconv.FormatInt(h, 10) }
+// bucketLevels are the bucket sizes (minutes) and their key letters.
+var bucketLevels = []struct {
+	minutes int64
+	letter  string
+}{{1, "m"}, {aggregate.TenMinutes, "t"}, {aggregate.HourMinutes, "h"}, {aggregate.QuarterMinutes, "q"}}
 
 func sketchBase(tag string, k aggregate.SketchKey) string {
 	b := tag + ":s:" + string(k.Kind) + ":" + k.Persona
@@ -233,9 +244,10 @@ func (s *AggStore) Apply(ctx context.Context, token int64, d *aggregate.Delta) e
 	ret := int64(s.retention / time.Second)
 	for k, v := range d.Counters {
 		f := counterField(k.Persona, k.Metric)
-		add(minuteKey(tag, k.Minute), (k.Minute+1)*60+ret, f, v)
-		h := floorDiv(k.Minute, 60)
-		add(hourKey(tag, h), (h+1)*3600+ret, f, v)
+		for _, l := range bucketLevels {
+			b := floorDiv(k.Minute, l.minutes)
+			add(tag+":"+l.letter+":"+strconv.FormatInt(b, 10), (b+1)*l.minutes*60+ret, f, v)
+		}
 	}
 	args = append(args, len(buckets))
 	for _, key := range slices.Sorted(maps.Keys(buckets)) {
@@ -247,33 +259,42 @@ func (s *AggStore) Apply(ctx context.Context, token int64, d *aggregate.Delta) e
 		}
 	}
 
+	// Sketches: the distinct pseudonyms of each minute's sketch, sorted
+	// once; a bucket of a coarser level takes the list of its only minute
+	// in the batch as it is (nearly always), and merges when several
+	// minutes fall into it. (A set per bucket and level cost a map insert
+	// per pseudonym and level, the largest part of encoding a delta.)
 	type sketch struct {
 		expire int64
-		elems  map[string]struct{}
+		elems  []string
+		merged bool
 	}
 	sketches := map[string]*sketch{}
-	addS := func(key string, expire int64, ids []string) {
-		sk := sketches[key]
-		if sk == nil {
-			sk = &sketch{expire: expire, elems: map[string]struct{}{}}
-			sketches[key] = sk
-		}
-		for _, id := range ids {
-			sk.elems[id] = struct{}{}
-		}
-	}
 	for k, ids := range d.Sketches {
+		ids = distinct(ids)
 		base := sketchBase(tag, k)
-		addS(base+":m:"+strconv.FormatInt(k.Minute, 10), (k.Minute+1)*60+ret, ids)
-		h := floorDiv(k.Minute, 60)
-		addS(base+":h:"+strconv.FormatInt(h, 10), (h+1)*3600+ret, ids)
+		for _, l := range bucketLevels {
+			b := floorDiv(k.Minute, l.minutes)
+			key := base + ":" + l.letter + ":" + strconv.FormatInt(b, 10)
+			if sk := sketches[key]; sk == nil {
+				sketches[key] = &sketch{expire: (b+1)*l.minutes*60 + ret, elems: ids}
+			} else {
+				// The full slice expression makes append copy: the list
+				// may be another bucket's too.
+				sk.elems = append(sk.elems[:len(sk.elems):len(sk.elems)], ids...)
+				sk.merged = true
+			}
+		}
 	}
 	args = append(args, len(sketches))
 	for _, key := range slices.Sorted(maps.Keys(sketches)) {
 		sk := sketches[key]
+		if sk.merged {
+			sk.elems = distinct(sk.elems)
+		}
 		keys = append(keys, key)
 		args = append(args, sk.expire, len(sk.elems))
-		for _, e := range slices.Sorted(maps.Keys(sk.elems)) {
+		for _, e := range sk.elems {
 			args = append(args, e)
 		}
 	}
@@ -293,6 +314,13 @@ func (s *AggStore) Apply(ctx context.Context, token int64, d *aggregate.Delta) e
 		return fmt.Errorf("redis: apply partition %d: %w", d.Partition, err)
 	}
 	return nil
+}
+
+// distinct returns the distinct strings of ids, sorted, in a new slice.
+func distinct(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func cmpSource(a, b aggregate.SourceKey) int {
@@ -327,9 +355,30 @@ func (s *AggStore) Partitions(ctx context.Context) ([]int, error) {
 	return out, nil
 }
 
-// ReadWindow implements aggregate.Store: one pipelined read of the bucket
-// hashes of every partition, then one pipelined PFCOUNT per sketch and
-// partition over the same buckets.
+// ReadWindow implements aggregate.Store. It plans the buckets once, then
+// reads every partition concurrently (on a cluster each partition is one
+// slot, so reads spread over the nodes; on a single Redis the client parses
+// one partition while the server works on another), each in two pipelined
+// round trips:
+//
+//  1. The partition's counter hashes over the bucket plan
+//     (aggregate.PlanBuckets): whole quarter days, hours and ten-minute
+//     spans from their buckets, the ragged ends from minute buckets. When
+//     the window reaches the present, its last part is read from the
+//     quarter (or else hour) bucket it ends in, after one EXISTS shows that
+//     the bucket holds nothing after the window (the rest lies in the
+//     future); where it does (events timestamped ahead of the clock), a
+//     third round trip reads the planned buckets instead.
+//  2. One PFCOUNT per sketch, over only the buckets whose hash holds the
+//     sketch's counter: a sketch is written together with its counter, in
+//     the same bucket, so the other keys do not exist and would only cost
+//     lookups (most persona-to-persona flows are absent from most
+//     minutes).
+//
+// Distinct counts are summed over partitions (their visitor sets are
+// disjoint): small sketches count (nearly) exactly on their own, while one
+// PFCOUNT over all partitions' keys is off by up to 3 % around a hundred
+// visitors.
 func (s *AggStore) ReadWindow(ctx context.Context, start, end time.Time) (*aggregate.WindowFigures, error) {
 	parts, err := s.Partitions(ctx)
 	if err != nil {
@@ -337,83 +386,193 @@ func (s *AggStore) ReadWindow(ctx context.Context, start, end time.Time) (*aggre
 	}
 	from, to := aggregate.MinuteRange(start, end)
 	plan := aggregate.PlanBuckets(from, to)
-	acc := aggregate.NewWindowAccumulator(start, end)
-
-	type partRead struct {
-		tag    string
-		hashes []*redis.MapStringStringCmd
+	var buckets []plannedBucket
+	for _, l := range []struct {
+		n      []int64
+		size   int64
+		letter string
+	}{{plan.Quarters, aggregate.QuarterMinutes, "q"}, {plan.Hours, aggregate.HourMinutes, "h"}, {plan.Tens, aggregate.TenMinutes, "t"}, {plan.Minutes, 1, "m"}} {
+		for _, n := range l.n {
+			buckets = append(buckets, plannedBucket{":" + l.letter + ":" + strconv.FormatInt(n, 10), n * l.size})
+		}
 	}
-	reads := make([]partRead, len(parts))
-	pipe := s.c.Pipeline()
+
+	// The tail: when the window reaches the present, the largest bucket
+	// that starts inside the window and ends after it replaces the planned
+	// buckets it covers, if it holds nothing after the window.
+	var tail *plannedBucket
+	var after []string // key suffixes of the tail bucket's part after the window
+	if to > from && to >= s.now().Unix()/60 {
+		for _, l := range []struct {
+			size   int64
+			letter string
+		}{{aggregate.QuarterMinutes, "q"}, {aggregate.HourMinutes, "h"}} {
+			b := floorDiv(to-1, l.size)
+			first := b * l.size
+			if first < from || to == first+l.size {
+				continue
+			}
+			n := 0
+			for _, pb := range buckets {
+				if pb.start >= first {
+					n++
+				}
+			}
+			if n < 2 {
+				break
+			}
+			tail = &plannedBucket{":" + l.letter + ":" + strconv.FormatInt(b, 10), first}
+			hourEnd := -floorDiv(-to, 60) * 60
+			for m := to; m < min(hourEnd, first+l.size); m++ {
+				after = append(after, ":m:"+strconv.FormatInt(m, 10))
+			}
+			for h := hourEnd / 60; h < (first+l.size)/60; h++ {
+				after = append(after, ":h:"+strconv.FormatInt(h, 10))
+			}
+			break
+		}
+	}
+
+	results := make([]partFigures, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
 	for i, p := range parts {
-		tag := s.tag(p)
-		reads[i].tag = tag
-		for _, h := range plan.Hours {
-			reads[i].hashes = append(reads[i].hashes, pipe.HGetAll(ctx, hourKey(tag, h)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = s.readPartition(ctx, s.tag(p), buckets, tail, after)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	acc := aggregate.NewWindowAccumulator(start, end)
+	for _, r := range results {
+		for f, n := range r.counters {
+			if persona, m, ok := parseCounterField(f); ok {
+				acc.AddCounter(persona, m, n)
+			}
 		}
-		for _, m := range plan.Minutes {
-			reads[i].hashes = append(reads[i].hashes, pipe.HGetAll(ctx, minuteKey(tag, m)))
+		for k, n := range r.distinct {
+			acc.AddDistinct(k, n)
 		}
+	}
+	return acc.Figures(), nil
+}
+
+// plannedBucket is a bucket a window read covers.
+type plannedBucket struct {
+	sfx   string // ":q:<n>", ":h:<n>", ":t:<n>" or ":m:<n>": the bucket's key suffix
+	start int64  // its first minute
+}
+
+// partFigures are one partition's figures over a window: counters by
+// hash field, distinct counts by sketch.
+type partFigures struct {
+	counters map[string]int64
+	distinct map[aggregate.SketchKey]int64
+}
+
+// readPartition reads one partition's buckets and sketches (see
+// ReadWindow).
+func (s *AggStore) readPartition(ctx context.Context, tag string, planned []plannedBucket, tail *plannedBucket, after []string) (partFigures, error) {
+	type bucket struct {
+		sfx string
+		cmd *redis.MapStringStringCmd
+	}
+	var buckets []bucket
+	var tailCmd *redis.MapStringStringCmd
+	var afterCmd *redis.IntCmd
+	pipe := s.c.Pipeline()
+	for _, pb := range planned {
+		if tail == nil || pb.start < tail.start {
+			buckets = append(buckets, bucket{pb.sfx, pipe.HGetAll(ctx, tag+pb.sfx)})
+		}
+	}
+	if tail != nil {
+		tailCmd = pipe.HGetAll(ctx, tag+tail.sfx)
+		keys := make([]string, len(after))
+		for j, sfx := range after {
+			keys[j] = tag + sfx
+		}
+		afterCmd = pipe.Exists(ctx, keys...)
 	}
 	s.RoundTrips(1)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redis: read window: %w", err)
+		return partFigures{}, fmt.Errorf("redis: read window: %w", err)
+	}
+	if tail != nil {
+		if afterCmd.Val() == 0 {
+			buckets = append(buckets, bucket{tail.sfx, tailCmd})
+		} else {
+			again := s.c.Pipeline()
+			for _, pb := range planned {
+				if pb.start >= tail.start {
+					buckets = append(buckets, bucket{pb.sfx, again.HGetAll(ctx, tag+pb.sfx)})
+				}
+			}
+			s.RoundTrips(1)
+			if _, err := again.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return partFigures{}, fmt.Errorf("redis: read window: %w", err)
+			}
+		}
 	}
 
+	out := partFigures{counters: map[string]int64{}, distinct: map[aggregate.SketchKey]int64{}}
+	// The buckets (indexes into buckets) where each sketch exists.
+	in := map[aggregate.SketchKey][]int{}
+	add := func(k aggregate.SketchKey, b int) {
+		if l := in[k]; len(l) == 0 || l[len(l)-1] != b {
+			in[k] = append(l, b)
+		}
+	}
+	for b, c := range buckets {
+		for f, v := range c.cmd.Val() {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				continue
+			}
+			out.counters[f] += n
+			persona, m, ok := parseCounterField(f)
+			if !ok || persona == aggregate.BotPersona {
+				continue
+			}
+			switch m.Kind {
+			case aggregate.MetricEvents:
+				add(aggregate.SketchKey{Kind: aggregate.SketchVisitors, Persona: persona}, b)
+			case aggregate.MetricFlowTo:
+				add(aggregate.SketchKey{Kind: aggregate.SketchFlow, Persona: persona, To: m.Name}, b)
+				add(aggregate.SketchKey{Kind: aggregate.SketchLeft, Persona: persona}, b)
+				add(aggregate.SketchKey{Kind: aggregate.SketchEntered, Persona: m.Name}, b)
+			}
+		}
+	}
+	if len(in) == 0 {
+		return out, nil
+	}
 	type sketchRead struct {
 		key aggregate.SketchKey
 		cmd *redis.IntCmd
 	}
-	var sreads []sketchRead
+	sreads := make([]sketchRead, 0, len(in))
 	pipe = s.c.Pipeline()
-	for _, r := range reads {
-		sks := map[aggregate.SketchKey]bool{}
-		for _, c := range r.hashes {
-			for f, v := range c.Val() {
-				persona, m, ok := parseCounterField(f)
-				if !ok {
-					continue
-				}
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					continue
-				}
-				acc.AddCounter(persona, m, n)
-				switch m.Kind {
-				case aggregate.MetricEvents:
-					sks[aggregate.SketchKey{Kind: aggregate.SketchVisitors, Persona: persona}] = true
-				case aggregate.MetricFlowTo:
-					sks[aggregate.SketchKey{Kind: aggregate.SketchFlow, Persona: persona, To: m.Name}] = true
-					sks[aggregate.SketchKey{Kind: aggregate.SketchLeft, Persona: persona}] = true
-					sks[aggregate.SketchKey{Kind: aggregate.SketchEntered, Persona: m.Name}] = true
-				}
-			}
+	for sk, bs := range in {
+		base := sketchBase(tag, sk)
+		keys := make([]string, len(bs))
+		for j, b := range bs {
+			keys[j] = base + buckets[b].sfx
 		}
-		for sk := range sks {
-			if sk.Persona == aggregate.BotPersona {
-				continue
-			}
-			base := sketchBase(r.tag, sk)
-			keys := make([]string, 0, len(plan.Hours)+len(plan.Minutes))
-			for _, h := range plan.Hours {
-				keys = append(keys, base+":h:"+strconv.FormatInt(h, 10))
-			}
-			for _, m := range plan.Minutes {
-				keys = append(keys, base+":m:"+strconv.FormatInt(m, 10))
-			}
-			sreads = append(sreads, sketchRead{key: sk, cmd: pipe.PFCount(ctx, keys...)})
-		}
+		sreads = append(sreads, sketchRead{key: sk, cmd: pipe.PFCount(ctx, keys...)})
 	}
-	if len(sreads) > 0 {
-		s.RoundTrips(1)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("redis: read sketches: %w", err)
-		}
-		for _, sr := range sreads {
-			acc.AddDistinct(sr.key, sr.cmd.Val())
-		}
+	s.RoundTrips(1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return partFigures{}, fmt.Errorf("redis: read sketches: %w", err)
 	}
-	return acc.Figures(), nil
+	for _, sr := range sreads {
+		out.distinct[sr.key] = sr.cmd.Val()
+	}
+	return out, nil
 }
 
 // ForgetVisitors deletes the stored states of the given pseudonyms in every

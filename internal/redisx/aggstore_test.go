@@ -12,7 +12,7 @@ import (
 	"github.com/personas-dev/personas/internal/testenv"
 )
 
-func openStore(t *testing.T, url string) aggregate.Store {
+func openStore(t testing.TB, url string) *redisx.AggStore {
 	t.Helper()
 	prefix := testenv.Prefix(t)
 	testenv.CleanRedis(t, url, prefix)
