@@ -2,8 +2,8 @@
 // (which holds personal data) into an anonymized event that anyone may read.
 //
 // Order of the steps, each of which can reject the event with a Reason:
-// byte-level limits (size, UTF-8, NUL, depth, number of values), JSON
-// parsing, duplicate keys, the raw-event schema, the visitor identifier, the
+// byte-level limits (size, UTF-8, NUL, depth, number of values) and strict
+// JSON syntax (one pass, scanJSON), JSON parsing, duplicate keys, the raw-event schema, the visitor identifier, the
 // event time against the live epochs. Then the identifier becomes a
 // pseudonym (HMAC-SHA256 under the epoch's random key) and the event is
 // projected onto an allowlist: only the fields of the anonymized-event

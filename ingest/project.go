@@ -195,7 +195,7 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	}
 
 	if ref := t.str(fPageReferrer); len(ref) > 0 {
-		if d := scrub.RegistrableDomain(string(ref)); d != "" {
+		if d := t.referrerDomain(ref); d != "" {
 			if d = t.policy.Keep(FieldReferrer, "", d, pseudo[:]); d != "" {
 				b = append(b, `,"referrer_domain":`...)
 				b = appendString(b, truncate(d, 253))
@@ -336,6 +336,34 @@ func (t *Transformer) project(root *fastjson.Value, in *Input, ts time.Time, epo
 	out.JSON = b
 	out.Scrubbed = found
 	return out, nil
+}
+
+// referrerDomain is scrub.RegistrableDomain with a cache. Its result
+// depends only on the (trimmed) text up to the end of the authority, where
+// it cuts the URL, so that prefix is the cache key: referrers differ in
+// their paths far more than in their hosts.
+func (t *Transformer) referrerDomain(ref []byte) string {
+	s := bytes.TrimSpace(ref)
+	host := 0 // where the authority starts, as RegistrableDomain reads it
+	if i := bytes.Index(s, []byte("://")); i >= 0 {
+		host = i + 3
+	} else if bytes.HasPrefix(s, []byte("//")) {
+		host = 2
+	}
+	end := len(s)
+	if i := bytes.IndexAny(s[host:], "/?#\\"); i >= 0 {
+		end = host + i
+	}
+	key := s[:end]
+	if d, ok := t.refs[string(key)]; ok {
+		return d
+	}
+	d := scrub.RegistrableDomain(string(ref))
+	if len(t.refs) >= 4096 {
+		clear(t.refs)
+	}
+	t.refs[string(key)] = d
+	return d
 }
 
 // property returns a property of the event: from its mapping source when

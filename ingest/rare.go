@@ -104,7 +104,12 @@ var DefaultVocabulary = map[string][]string{
 
 // Sighting is one (value, sender) pair to count: keyed hashes only.
 type Sighting struct {
-	Value  uint64 // keyed hash of field and value, under the period's key
+	Value uint64 // keyed hash of field and value, under the period's key
+	// Next is the hash of the same field and value under the next
+	// period's key. The key, and so every hash, changes with the period:
+	// a store that releases a value marks it released in the next period
+	// by this hash, so that it stays released through that period.
+	Next   uint64
 	Sender uint32 // keyed hash of the pseudonym
 	K      int
 }
@@ -113,8 +118,11 @@ type Sighting struct {
 type RareStore interface {
 	// Observe records sightings of a period and returns the values (of
 	// those sighted) that are released: sent by at least K distinct
-	// senders in this period, or released in the previous one.
-	Observe(ctx context.Context, period int64, expireAt time.Time, s []Sighting) (released []uint64, err error)
+	// senders in this period, or released in the previous one. It marks
+	// every value it returns as released in the next period too (by
+	// Sighting.Next). The period's state is kept until expireAt, the next
+	// period's until nextExpireAt.
+	Observe(ctx context.Context, period int64, expireAt, nextExpireAt time.Time, s []Sighting) (released []uint64, err error)
 }
 
 // Rare is the process-wide part of rare-value suppression: settings,
@@ -207,13 +215,16 @@ type RareBatch struct {
 	period    int64
 	expireAt  time.Time
 	mac       hash.Hash
+	nextMac   hash.Hash // the next period's key (see Sighting.Next)
 	sum       []byte
 	sightings []Sighting
 	seen      map[[2]uint64]bool
 	fieldOf   map[uint64]string
-	// hashes memoises value hashes per field key (HMAC is the costly part
-	// of a lookup); cleared when the period's key changes or it grows.
-	hashes     map[string]map[string]uint64
+	// fields caches the settings of each (field, name) Keep is asked
+	// about, with the memo of its value hashes (this period's and the next
+	// one's: HMAC is the costly part of a lookup); cleared when the
+	// period's key changes or it grows.
+	fields     map[fieldName]*fieldState
 	nHashes    int
 	lastSender [32]byte
 	lastTag    uint64
@@ -234,9 +245,15 @@ func (b *RareBatch) Begin(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		b.mac = hmac.New(sha256.New, k)
+		// The next period's key, created ahead, hashes values as the next
+		// period's store will hold them (see Sighting.Next).
+		k1, err := b.r.keys.Key(ctx, p+1, time.Unix((p+3)*w, 0))
+		if err != nil {
+			return err
+		}
+		b.mac, b.nextMac = hmac.New(sha256.New, k), hmac.New(sha256.New, k1)
 		b.period, b.expireAt = p, expire
-		b.hashes, b.nHashes = map[string]map[string]uint64{}, 0
+		b.fields, b.nHashes = map[fieldName]*fieldState{}, 0
 		b.lastSender = [32]byte{}
 	}
 	b.r.mu.Lock()
@@ -262,7 +279,8 @@ func (b *RareBatch) Flush(ctx context.Context) error {
 	if len(b.sightings) == 0 {
 		return nil
 	}
-	rel, err := b.r.store.Observe(ctx, b.period, b.expireAt, b.sightings)
+	w := int64(b.r.opt.Window / time.Second)
+	rel, err := b.r.store.Observe(ctx, b.period, b.expireAt, time.Unix((b.period+3)*w, 0), b.sightings)
 	if err != nil {
 		return err
 	}
@@ -282,39 +300,71 @@ func (b *RareBatch) Flush(ctx context.Context) error {
 	return nil
 }
 
-func (b *RareBatch) hash(parts ...string) uint64 {
-	b.mac.Reset()
+func (b *RareBatch) hash(mac hash.Hash, parts ...string) uint64 {
+	mac.Reset()
 	for _, p := range parts {
-		b.mac.Write([]byte(p))
-		b.mac.Write([]byte{0})
+		mac.Write([]byte(p))
+		mac.Write([]byte{0})
 	}
-	b.sum = b.mac.Sum(b.sum[:0])
+	b.sum = mac.Sum(b.sum[:0])
 	return binary.BigEndian.Uint64(b.sum)
 }
 
-// Keep implements ValuePolicy.
-func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
+type fieldName struct {
+	f    Field
+	name string
+}
+
+// fieldState is what Keep needs about one (field, name): resolved once,
+// not per value.
+type fieldState struct {
+	key    string // "properties.category"
+	pol    Policy
+	vocab  map[string]bool
+	k      int
+	hashes map[string][2]uint64
+}
+
+// field returns the settings of a field key, resolving them on first use.
+func (b *RareBatch) field(f Field, name string) *fieldState {
+	if fs, ok := b.fields[fieldName{f, name}]; ok {
+		return fs
+	}
 	key := f.String()
 	if name != "" {
 		key += "." + name
 	}
-	pol, ok := lookup(b.r.policies, key)
-	if !ok {
-		pol = PolicyRare
+	fs := &fieldState{key: key, pol: PolicyRare, k: b.r.opt.K, hashes: map[string][2]uint64{}}
+	if pol, ok := lookup(b.r.policies, key); ok {
+		fs.pol = pol
 	}
-	switch pol {
+	fs.vocab, _ = lookup(b.r.vocab, key)
+	if k, ok := lookup(b.r.opt.KPerField, key); ok {
+		fs.k = k
+	}
+	if len(b.fields) >= 4096 { // names are open-ended (utm_* parameters)
+		clear(b.fields)
+	}
+	b.fields[fieldName{f, name}] = fs
+	return fs
+}
+
+// Keep implements ValuePolicy.
+func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
+	if b.fields == nil {
+		b.fields = map[fieldName]*fieldState{}
+	}
+	fs := b.field(f, name)
+	switch fs.pol {
 	case PolicyDrop:
 		return ""
 	case PolicyScrub:
 		return v
 	}
-	if isPlaceholder(v) {
+	if isPlaceholder(v) || fs.vocab[v] {
 		return v
 	}
-	if vocab, ok := lookup(b.r.vocab, key); ok && vocab[v] {
-		return v
-	}
-	if pol == PolicyVocabulary {
+	if fs.pol == PolicyVocabulary {
 		return PlaceholderOther
 	}
 	if (f == FieldQuery || f == FieldProperty || f == FieldPathSegment || f == FieldCampaign) && b.machineMade(v) {
@@ -323,7 +373,8 @@ func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
 	if b.mac == nil {
 		return PlaceholderRare // Begin was not called: never publish blind
 	}
-	h := b.valueHash(key, v)
+	hs := b.valueHash(fs, v)
+	h := hs[0]
 	b.r.mu.Lock()
 	_, released := b.r.released[h]
 	b.r.mu.Unlock()
@@ -333,32 +384,27 @@ func (b *RareBatch) Keep(f Field, name, v string, pseudonym []byte) string {
 	s := b.senderTag(pseudonym)
 	if !b.seen[[2]uint64{h, s}] {
 		b.seen[[2]uint64{h, s}] = true
-		k, ok := lookup(b.r.opt.KPerField, key)
-		if !ok {
-			k = b.r.opt.K
-		}
-		b.sightings = append(b.sightings, Sighting{Value: h, Sender: uint32(s), K: k})
-		b.fieldOf[h] = key
+		b.sightings = append(b.sightings, Sighting{Value: h, Next: hs[1], Sender: uint32(s), K: fs.k})
+		b.fieldOf[h] = fs.key
 	}
-	b.Suppressed[key]++
+	b.Suppressed[fs.key]++
 	return PlaceholderRare
 }
 
-func (b *RareBatch) valueHash(key, v string) uint64 {
-	m := b.hashes[key]
-	if h, ok := m[v]; ok {
+// valueHash returns the hashes of a field's value under this period's key
+// and the next period's.
+func (b *RareBatch) valueHash(fs *fieldState, v string) [2]uint64 {
+	if h, ok := fs.hashes[v]; ok {
 		return h
 	}
-	h := b.hash(key, v)
+	h := [2]uint64{b.hash(b.mac, fs.key, v), b.hash(b.nextMac, fs.key, v)}
 	if b.nHashes >= 1<<17 {
-		b.hashes, b.nHashes = map[string]map[string]uint64{}, 0
-		m = nil
+		for _, x := range b.fields {
+			clear(x.hashes)
+		}
+		b.nHashes = 0
 	}
-	if m == nil {
-		m = map[string]uint64{}
-		b.hashes[key] = m
-	}
-	m[v] = h
+	fs.hashes[v] = h
 	b.nHashes++
 	return h
 }
@@ -368,7 +414,7 @@ func (b *RareBatch) senderTag(pseudonym []byte) uint64 {
 	if len(pseudonym) == 32 && [32]byte(pseudonym) == b.lastSender && b.lastTag != 0 {
 		return b.lastTag
 	}
-	b.lastTag = b.hash("sender", string(pseudonym))
+	b.lastTag = b.hash(b.mac, "sender", string(pseudonym))
 	if len(pseudonym) == 32 {
 		b.lastSender = [32]byte(pseudonym)
 	}
@@ -449,16 +495,23 @@ type memRare struct {
 func NewMemRareStore() *MemRareStore { return &MemRareStore{periods: map[int64]map[uint64]*memRare{}} }
 
 // Observe implements RareStore.
-func (m *MemRareStore) Observe(_ context.Context, period int64, _ time.Time, ss []Sighting) ([]uint64, error) {
+func (m *MemRareStore) Observe(_ context.Context, period int64, _, _ time.Time, ss []Sighting) ([]uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur := m.periods[period]
-	if cur == nil {
-		cur = map[uint64]*memRare{}
-		m.periods[period] = cur
-		delete(m.periods, period-2)
+	for p := range m.periods {
+		if p < period {
+			delete(m.periods, p) // expired (the Redis store lets keys expire)
+		}
 	}
-	prev := m.periods[period-1]
+	table := func(p int64) map[uint64]*memRare {
+		t := m.periods[p]
+		if t == nil {
+			t = map[uint64]*memRare{}
+			m.periods[p] = t
+		}
+		return t
+	}
+	cur, next := table(period), table(period+1)
 	var out []uint64
 	for _, s := range ss {
 		e := cur[s.Value]
@@ -467,17 +520,14 @@ func (m *MemRareStore) Observe(_ context.Context, period int64, _ time.Time, ss 
 			cur[s.Value] = e
 		}
 		if !e.released {
-			if p := prev[s.Value]; p != nil && p.released {
-				e.released = true
-			} else {
-				e.senders[s.Sender] = struct{}{}
-				if len(e.senders) >= s.K {
-					e.released, e.senders = true, nil
-				}
+			e.senders[s.Sender] = struct{}{}
+			if len(e.senders) >= s.K {
+				e.released, e.senders = true, nil
 			}
 		}
 		if e.released {
 			out = append(out, s.Value)
+			next[s.Next] = &memRare{released: true}
 		}
 	}
 	return out, nil

@@ -64,6 +64,7 @@ type Transformer struct {
 	scrub  *scrub.Scrubber
 	parser fastjson.Parser
 	ua     *uaCache
+	refs   map[string]string // referrer scheme and authority -> registrable domain
 	bots   [][]byte
 	props  map[string]bool
 	policy ValuePolicy
@@ -107,6 +108,7 @@ func NewTransformer(opt Options, keys Keys) (*Transformer, error) {
 		keys:     keys,
 		scrub:    sc,
 		ua:       newUACache(8192),
+		refs:     map[string]string{},
 		props:    map[string]bool{},
 		policy:   opt.Policy,
 		macEpoch: -1,
@@ -193,13 +195,11 @@ func (t *Transformer) str(i int) []byte {
 // err is only set when a dependency (the key store) failed: the caller
 // retries the batch. A rejection is returned as *Rejection in rej.
 func (t *Transformer) Transform(ctx context.Context, in *Input, now time.Time) (out Output, rej *Rejection, err error) {
+	// The parser is lenient (it reads NaN, 1.2.3, unknown escapes and raw
+	// control characters in strings): precheck lets only strictly valid
+	// JSON through.
 	if r := t.precheck(in); r != nil {
 		return out, r, nil
-	}
-	// The parser is lenient (it reads NaN, 1.2.3, unknown escapes and raw
-	// control characters in strings): only strictly valid JSON goes on.
-	if fastjson.ValidateBytes(in.Value) != nil {
-		return out, &Rejection{Reason: ReasonBadJSON, Rule: "syntax"}, nil
 	}
 	root, perr := t.parser.ParseBytes(in.Value)
 	if perr != nil {
@@ -272,7 +272,8 @@ func (t *Transformer) Transform(ctx context.Context, in *Input, now time.Time) (
 	return out, nil, err
 }
 
-// precheck applies the cheap byte-level limits before any parsing.
+// precheck applies the byte-level limits before any parsing, and lets only
+// strictly valid JSON (RFC 8259) through.
 func (t *Transformer) precheck(in *Input) *Rejection {
 	switch {
 	case in.Null:
@@ -285,15 +286,25 @@ func (t *Transformer) precheck(in *Input) *Rejection {
 		return &Rejection{Reason: ReasonInvalidUTF8}
 	case bytes.IndexByte(in.Value, 0) >= 0:
 		return &Rejection{Reason: ReasonNULByte}
-	case escapedNUL(in.Value):
-		return &Rejection{Reason: ReasonNULByte, Rule: "escaped"}
 	}
-	depth, values := scanShape(in.Value, t.opt.MaxDepth)
+	// One pass validates and measures valid input (nearly all of it).
+	depth, values, escNUL, valid := scanJSON(in.Value, t.opt.MaxDepth)
+	if !valid || escNUL {
+		// Not JSON, too deep, or a NUL escape: the separate checks, in
+		// their order of precedence, name the reason.
+		if escapedNUL(in.Value) {
+			return &Rejection{Reason: ReasonNULByte, Rule: "escaped"}
+		}
+		depth, values = scanShape(in.Value, t.opt.MaxDepth)
+	}
 	if depth > t.opt.MaxDepth {
 		return &Rejection{Reason: ReasonTooDeep, Rule: "max_depth=" + strconv.Itoa(t.opt.MaxDepth)}
 	}
 	if values > t.opt.MaxFields {
 		return &Rejection{Reason: ReasonTooManyFields, Rule: "max_fields=" + strconv.Itoa(t.opt.MaxFields)}
+	}
+	if !valid {
+		return &Rejection{Reason: ReasonBadJSON, Rule: "syntax"}
 	}
 	return nil
 }

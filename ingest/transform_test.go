@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/personas-dev/personas/ingest/scrub"
 	"github.com/personas-dev/personas/schemas"
 )
 
@@ -135,4 +136,28 @@ func manyKeys(n, dupOf int) string {
 		b.WriteString(`"k` + itoa(k) + `":1`)
 	}
 	return b.String()
+}
+
+var referrerSeeds = []string{
+	"https://www.google.com/", "https://www.google.com/search?q=x", "HTTPS://WWW.Google.co.uk", " https://a.example.com/x ", "http://a.com /x",
+	"https://user:pw@shop.example.nl:8443/p?q#f", "https://jan@example.org@evil.com/", "//example.com/x", "www.example.com/x", "example.com",
+	"android-app://com.google.android.gm/", "https://192.168.1.1/x", "https://[2001:db8::1]/", "https://localhost:3000/", "https://münchen.de/a",
+	"https:\\\\evil.com", "https://a.github.io/cv", "https://x/y://z", "", "   ", "://", "https://", "https:///x", "//", "https://a.com?x=//b.com",
+}
+
+// FuzzReferrerDomain: the transformer's cached referrerDomain returns what
+// scrub.RegistrableDomain returns for every referrer, whatever it cached
+// before (the cache persists across inputs).
+func FuzzReferrerDomain(f *testing.F) {
+	for _, s := range referrerSeeds {
+		f.Add(s, "/more/path?x=1")
+	}
+	tr := newT(f)
+	f.Fuzz(func(t *testing.T, ref, tail string) {
+		for _, r := range []string{ref, ref + tail, tail + ref} {
+			if got, want := tr.referrerDomain([]byte(r)), scrub.RegistrableDomain(r); got != want {
+				t.Fatalf("referrerDomain(%q) = %q, RegistrableDomain = %q", r, got, want)
+			}
+		}
+	})
 }

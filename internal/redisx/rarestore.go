@@ -22,8 +22,12 @@ const rareShards = 16
 // field and value, value = "R" once released, else the 4-byte keyed hashes
 // of its distinct senders so far (at most k-1 of them). No value and no
 // pseudonym is stored in clear, and the key that hashes them rotates with
-// the period. Each hash expires two periods after its period starts.
-// Memory: about 60-100 bytes per distinct value sighted in a period.
+// the period. Each hash expires two periods after its period starts. A
+// value released in a period is marked "R" in the next period's hash too,
+// under its hash with the next period's key (created ahead), so it stays
+// released through the next period; it may sit in another shard there.
+// Memory (measured by TestRareRedisMemory): about 60 bytes per distinct
+// value sighted by one sender, 100 with nine.
 type RareStore struct {
 	c      redis.UniversalClient
 	prefix string
@@ -37,18 +41,15 @@ func NewRareStore(c redis.UniversalClient, prefix string) *RareStore {
 	return &RareStore{c: c, prefix: prefix, script: redis.NewScript(rareScript), RoundTrips: func(int) {}}
 }
 
-// rareScript: KEYS current, previous. ARGV expireAtMs, then (hash, sender, k)*.
+// rareScript: KEYS current. ARGV expireAtMs, then (hash, sender, k)*.
 // Returns the hashes that are released.
 const rareScript = `
-local cur, prev = KEYS[1], KEYS[2]
+local cur = KEYS[1]
 local out = {}
 for i = 2, #ARGV, 3 do
   local h, tag, k = ARGV[i], ARGV[i+1], tonumber(ARGV[i+2])
   local v = redis.call('HGET', cur, h)
   if v == 'R' then
-    out[#out+1] = h
-  elseif redis.call('HGET', prev, h) == 'R' then
-    redis.call('HSET', cur, h, 'R')
     out[#out+1] = h
   else
     v = v or ''
@@ -75,9 +76,38 @@ func (s *RareStore) key(shard int, period int64) string {
 }
 
 // Observe implements ingest.RareStore: one pipelined script call per
-// shard touched (one round trip per node).
-func (s *RareStore) Observe(ctx context.Context, period int64, expireAt time.Time, ss []ingest.Sighting) ([]uint64, error) {
-	return s.observe(ctx, period, expireAt, ss, false)
+// shard touched (one round trip per node), and when values are released a
+// second pipelined call that marks them released in the next period.
+func (s *RareStore) Observe(ctx context.Context, period int64, expireAt, nextExpireAt time.Time, ss []ingest.Sighting) ([]uint64, error) {
+	rel, err := s.observe(ctx, period, expireAt, ss, false)
+	if err != nil || len(rel) == 0 {
+		return rel, err
+	}
+	// A value's hash changes with the period's key, and the next period's
+	// hash may fall in another shard (another Cluster slot) than this
+	// one's: mark it there from here, under its next-period hash.
+	next := make(map[uint64]uint64, len(ss))
+	for _, x := range ss {
+		next[x.Value] = x.Next
+	}
+	pipe := s.c.Pipeline()
+	touched := map[int]bool{}
+	for _, h := range rel {
+		n := next[h]
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], n)
+		sh := int(n % rareShards)
+		pipe.HSet(ctx, s.key(sh, period+1), string(b[:]), "R")
+		touched[sh] = true
+	}
+	for sh := range touched {
+		pipe.PExpireAt(ctx, s.key(sh, period+1), nextExpireAt)
+	}
+	s.RoundTrips(1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("redis: rare values: %w", err)
+	}
+	return rel, nil
 }
 
 func (s *RareStore) observe(ctx context.Context, period int64, expireAt time.Time, ss []ingest.Sighting, retried bool) ([]uint64, error) {
@@ -94,7 +124,7 @@ func (s *RareStore) observe(ctx context.Context, period int64, expireAt time.Tim
 	cmds := make([]*redis.Cmd, 0, len(byShard))
 	for sh, args := range byShard {
 		args = append([]any{expireAt.UnixMilli()}, args...)
-		cmds = append(cmds, s.script.EvalSha(ctx, pipe, []string{s.key(sh, period), s.key(sh, period-1)}, args...))
+		cmds = append(cmds, s.script.EvalSha(ctx, pipe, []string{s.key(sh, period)}, args...))
 	}
 	s.RoundTrips(1)
 	if _, err := pipe.Exec(ctx); err != nil {
