@@ -350,12 +350,5 @@ func ownsOne(out []byte) bool {
 // producePartitions writes messages to the partitions they name.
 func producePartitions(t *testing.T, e *env, topic string, msgs []kafka.Message) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: topic, RequiredAcks: kafka.RequireAll,
-		Balancer: kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }), BatchTimeout: 5 * time.Millisecond}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	testenv.ProducePartitions(t, e.brokers, topic, msgs...)
 }

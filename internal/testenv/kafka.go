@@ -173,6 +173,21 @@ func Partitions(t testing.TB, brokers []string, topic string) []int {
 // equal to topic. The topic must exist (see Topic).
 func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
 	t.Helper()
+	produce(t, brokers, topic, kafka.Murmur2Balancer{}, msgs)
+}
+
+// ProducePartitions is Produce with the partition taken from each message's
+// Partition field instead of its key.
+func ProducePartitions(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
+	t.Helper()
+	produce(t, brokers, topic, kafka.BalancerFunc(func(m kafka.Message, _ ...int) int { return m.Partition }), msgs)
+}
+
+// produce writes with a private transport: the process-wide DefaultTransport caches
+// metadata for 6 s and so answers "Unknown Topic Or Partition" for a topic created
+// moments ago.
+func produce(t testing.TB, brokers []string, topic string, balancer kafka.Balancer, msgs []kafka.Message) {
+	t.Helper()
 	if len(msgs) == 0 {
 		return
 	}
@@ -188,7 +203,7 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
-		Balancer:     kafka.Murmur2Balancer{},
+		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
 		BatchSize:    1000,
