@@ -204,7 +204,8 @@ func (a *App) Run(ctx context.Context, stages ...string) error {
 				}
 				store := redisx.NewRareStore(a.Redis, a.Cfg.Redis.KeyPrefix)
 				store.RoundTrips = a.Metrics.Stage(StageIngest).RedisRoundTrips
-				if rare, err = ingest.NewRare(ro, redisx.NewRareKeys(a.Redis, a.Cfg.Redis.KeyPrefix), store); err != nil {
+				errs := a.storeErrors(StageIngest)
+				if rare, err = ingest.NewRare(ro, keysErrors{redisx.NewRareKeys(a.Redis, a.Cfg.Redis.KeyPrefix), errs}, rareStoreErrors{store, errs}); err != nil {
 					return fmt.Errorf("ingest.rare: %w", err)
 				}
 			}
@@ -213,7 +214,7 @@ func (a *App) Run(ctx context.Context, stages ...string) error {
 				DLQTopic:    a.Cfg.Kafka.Topics.DLQ,
 				Options:     IngestOptions(a.Cfg.Ingest),
 				Rare:        rare,
-				Keys:        redisx.NewEpochKeys(a.Redis, a.Cfg.Redis.KeyPrefix),
+				Keys:        keysErrors{redisx.NewEpochKeys(a.Redis, a.Cfg.Redis.KeyPrefix), a.storeErrors(StageIngest)},
 				Metrics:     a.Metrics.Stage(StageIngest),
 				Logger:      log.With(zap.String("stage", StageIngest)),
 			})
@@ -226,7 +227,7 @@ func (a *App) Run(ctx context.Context, stages ...string) error {
 			sm := a.Metrics.Stage(StageAggregate)
 			a.Store.RoundTrips = sm.RedisRoundTrips
 			st := stage.NewAggregate(a.Kafka, a.Cfg.Kafka.Producer, stage.AggregateConfig{
-				Store:    a.Store,
+				Store:    aggStoreErrors{a.Store, a.storeErrors(StageAggregate)},
 				Model:    a.Model,
 				Epoch:    a.Cfg.Ingest.Epoch,
 				Grace:    a.Cfg.Ingest.Grace,

@@ -47,8 +47,8 @@ func (a *App) newEmitter() (*stage.Emitter, error) {
 	}
 	m.InitWindows(windows)
 	return stage.NewEmitter(a.Kafka, kafkax.NewOrderedWriter(a.Kafka, a.Kafka.Transport(), c.Kafka.Producer), stage.EmitConfig{
-		Figures:        a.Store,
-		State:          redisx.NewEmitStore(a.Redis, c.Redis.KeyPrefix),
+		Figures:        aggStoreErrors{a.Store, a.storeErrors(StageEmit)},
+		State:          emitStoreErrors{redisx.NewEmitStore(a.Redis, c.Redis.KeyPrefix), a.storeErrors(StageEmit)},
 		Segments:       segs,
 		Personas:       a.Model.PersonaNames(),
 		ModelVersion:   a.Model.Version,

@@ -183,7 +183,7 @@ func RunGroup(ctx context.Context, conn *Conn, cfg GroupConfig, opener Opener) e
 			failures++
 			cfg.Observer.GroupError(err)
 			log.Warn("consumer group: cannot join yet, retrying", zap.Error(retry.Redact(err)), zap.Int("attempt", failures))
-			if !sleepCtx(ctx, cfg.Backoff.Delay(failures)) {
+			if !retry.Sleep(ctx, cfg.Backoff.Delay(failures)) {
 				return nil
 			}
 			continue
@@ -348,7 +348,7 @@ func runPartition(ctx, genCtx context.Context, conn *Conn, cfg GroupConfig, log 
 		}
 		cfg.Observer.Retry(cfg.Topic, a.ID, err)
 		log.Warn("cannot open partition state, retrying", zap.Error(retry.Redact(err)), zap.Int("attempt", attempt))
-		if retry.IsFatal(err) || !sleepCtx(stop, cfg.Backoff.Delay(attempt)) {
+		if retry.IsFatal(err) || !retry.Sleep(stop, cfg.Backoff.Delay(attempt)) {
 			return
 		}
 	}
@@ -397,7 +397,7 @@ func runPartition(ctx, genCtx context.Context, conn *Conn, cfg GroupConfig, log 
 			}
 			cfg.Observer.Retry(cfg.Topic, a.ID, err)
 			log.Warn("fetch failed, the reader retries", zap.Error(retry.Redact(err)), zap.Int("attempt", fetchErrors))
-			if !sleepCtx(stop, cfg.Backoff.Delay(fetchErrors)) {
+			if !retry.Sleep(stop, cfg.Backoff.Delay(fetchErrors)) {
 				return
 			}
 			continue
@@ -448,19 +448,8 @@ func processWithRetry(ctx, stop context.Context, cfg GroupConfig, log *zap.Logge
 		}
 		log.Warn("batch failed, paused with backoff; the batch is kept and retried",
 			zap.Error(retry.Redact(err)), zap.Int("attempt", attempt), zap.Int64("first_offset", b.First()), zap.Int("messages", len(b.Messages)))
-		if !sleepCtx(stop, cfg.Backoff.Delay(attempt)) {
+		if !retry.Sleep(stop, cfg.Backoff.Delay(attempt)) {
 			return false
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

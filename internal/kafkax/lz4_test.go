@@ -17,7 +17,7 @@ func TestLZ4Codec(t *testing.T) {
 		t.Fatalf("kafka-go's lz4 codec is %T, want the small-block codec", codec)
 	}
 	data := bytes.Repeat([]byte(`{"type":"page","path":"/p/some-product-#","device":{"class":"mobile"}}`), 20000) // 1.4 MB
-	for i := 0; i < 3; i++ { // pooled writers and readers too
+	for i := 0; i < 3; i++ {                                                                                      // pooled writers and readers too
 		var buf bytes.Buffer
 		w := codec.NewWriter(&buf)
 		if _, err := w.Write(data); err != nil {

@@ -36,13 +36,13 @@ func NewPartitionReader(conn *Conn, c ReaderConfig) *PartitionReader {
 	return &PartitionReader{
 		max: c.MaxBatch,
 		r: kafka.NewReader(kafka.ReaderConfig{
-			Brokers:       conn.Brokers,
-			Topic:         c.Topic,
-			Partition:     c.Partition,
-			Dialer:        conn.Dialer(),
-			MinBytes:      1,
-			MaxBytes:      c.MaxBytes,
-			MaxWait:       250 * time.Millisecond,
+			Brokers:   conn.Brokers,
+			Topic:     c.Topic,
+			Partition: c.Partition,
+			Dialer:    conn.Dialer(),
+			MinBytes:  1,
+			MaxBytes:  c.MaxBytes,
+			MaxWait:   250 * time.Millisecond,
 			// The queue only has to cover a fetch ahead of the batch being
 			// filled: messages decode faster than stages process them, and
 			// every queued message is memory (12 partitions in `run`).

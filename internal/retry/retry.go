@@ -10,6 +10,7 @@
 package retry
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"regexp"
@@ -79,4 +80,17 @@ func Redact(err error) error {
 		return err
 	}
 	return errors.New(r)
+}
+
+// Sleep waits for d or until ctx is done, and reports whether the full wait
+// passed (false: stop retrying, ctx is done).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
