@@ -62,6 +62,19 @@ DEMOFLAGS ?=
 demo:
 	$(GO) run ./cmd/personas demo $(DEMOFLAGS)
 
+# make bench: the end-to-end benchmark on real Kafka and Redis (started with
+# scripts/services unless PERSONAS_KAFKA_BROKERS and PERSONAS_REDIS_URL are given);
+# prints the results and writes them into docs/benchmarks.md. A quick run:
+# BENCH_EVENTS=50000 make bench. More options: BENCHFLAGS='--help'.
+.PHONY: bench
+BENCH_EVENTS ?= 1000000
+BENCHFLAGS ?=
+bench: build
+	if [[ -z "$${PERSONAS_KAFKA_BROKERS:-}" || -z "$${PERSONAS_REDIS_URL:-}" ]]; then \
+		scripts/services up kafka redis redis-cluster; . .services/env; \
+	fi; \
+	bin/personas bench --events $(BENCH_EVENTS) --command "make bench BENCH_EVENTS=$(BENCH_EVENTS)" $(BENCHFLAGS)
+
 # make test-faults: the full fault suite (internal/e2e/faults_test.go, docs/operations.md):
 # 200k events through `personas run` on real Kafka and Redis while it is SIGKILLed ten
 # times, Redis is stopped, the broker restarted, connections slowed, cut and black-holed

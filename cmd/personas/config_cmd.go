@@ -9,7 +9,8 @@ import (
 )
 
 func configCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Check or show the effective settings"}
+	cmd := &cobra.Command{Use: "config", Short: "Check or show the effective settings",
+		Example: "  personas config validate --config personas.yaml\n  PERSONAS_EMIT_K=200 personas config print"}
 	cmd.AddCommand(&cobra.Command{
 		Use:     "validate",
 		Short:   "Validate the settings (file and environment) and exit",

@@ -25,6 +25,10 @@ func queryCmd(g *globals) *cobra.Command {
 them as JSON. Every figure passes the same k-anonymity gate as the published
 topics: a persona with fewer than emit.k visitors in the window is shown as
 suppressed, without counts.`,
+		Example: `  personas query personas --window 1h
+  personas query persona mobile_bargain_hunter --window 24h
+  personas query flows --window 5m --at 2026-11-29T10:00:00Z
+  personas query segments | jq '.[] | select(.in)'`,
 	}
 	cmd.PersistentFlags().DurationVarP(&window, "window", "w", time.Hour, "window length, ending now")
 	cmd.PersistentFlags().StringVar(&at, "at", "", "end of the window (RFC 3339; default now)")

@@ -71,6 +71,7 @@ work. 'personas config print' shows every setting and its variable.`,
 		demoCmd(g),
 		versionCmd(),
 	)
+	root.AddCommand(benchCmd(g))
 	return root
 }
 
@@ -140,9 +141,10 @@ the partitions. SIGTERM finishes the batch in flight, commits it and exits.
 
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the version",
+		Example: "  personas version",
+		Args:    cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			v := version
 			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
