@@ -21,7 +21,7 @@ package e2e
 // to PERSONAS_FAULTS_REPORT when set).
 //
 //	make test-faults                        the full run: PERSONAS_FAULTS=full, 200k events, 10 kills
-//	make test                               runs the short form (about 36k events, 3 kills)
+//	make test                               runs the short form (30k events, 3 kills)
 //	PERSONAS_FAULTS=off make test           skips it
 //	AGGTEST_SEED=n                          repeats a run's random choices
 
