@@ -116,25 +116,7 @@ var logs = struct {
 
 func (e *env) start(args ...string) *proc {
 	e.t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), e.vars...)
-	buf := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = buf, buf
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, out: buf, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	logs.Lock()
-	logs.all[e.t.Name()] = append(logs.all[e.t.Name()], buf)
-	logs.Unlock()
-	e.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return e.startBinary(binary, args...)
 }
 
 // stop sends SIGTERM and waits for a clean exit within timeout.

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/personas-dev/personas/aggregate"
 	"github.com/personas-dev/personas/aggregate/storetest"
 	"github.com/personas-dev/personas/internal/config"
@@ -12,7 +14,9 @@ import (
 	"github.com/personas-dev/personas/internal/testenv"
 )
 
-func openStore(t testing.TB, url string) *redisx.AggStore {
+// openClient opens a client of url with the product's settings and a fresh
+// key prefix whose keys are deleted when the test ends.
+func openClient(t testing.TB, url string) (redis.UniversalClient, string) {
 	t.Helper()
 	prefix := testenv.Prefix(t)
 	testenv.CleanRedis(t, url, prefix)
@@ -23,6 +27,12 @@ func openStore(t testing.TB, url string) *redisx.AggStore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	return c, prefix
+}
+
+func openStore(t testing.TB, url string) *redisx.AggStore {
+	t.Helper()
+	c, prefix := openClient(t, url)
 	return redisx.NewAggStore(c, prefix, 25*time.Hour)
 }
 

@@ -1,27 +1,17 @@
 package redisx_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/personas-dev/personas/emit"
 	"github.com/personas-dev/personas/emit/storetest"
-	"github.com/personas-dev/personas/internal/config"
 	"github.com/personas-dev/personas/internal/redisx"
 	"github.com/personas-dev/personas/internal/testenv"
 )
 
 func openEmitStore(t *testing.T, url string) emit.Store {
 	t.Helper()
-	prefix := testenv.Prefix(t)
-	testenv.CleanRedis(t, url, prefix)
-	cfg := config.Default().Redis
-	cfg.URL = url
-	c, err := redisx.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
+	c, prefix := openClient(t, url)
 	return redisx.NewEmitStore(c, prefix)
 }
 
