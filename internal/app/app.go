@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/personas-dev/personas/aggregate"
@@ -125,25 +124,13 @@ func RareOptions(c config.Rare) (ingest.RareOptions, error) {
 }
 
 func (a *App) groupConfig(stage, group, topic string) kafkax.GroupConfig {
-	c := a.Cfg.Kafka.Consumer
-	start := kafka.FirstOffset
-	if c.StartFrom == "latest" {
-		start = kafka.LastOffset
-	}
-	return kafkax.GroupConfig{
-		GroupID:        group,
-		Topic:          topic,
-		MaxBatch:       c.MaxBatch,
-		Linger:         c.Linger,
-		MaxBytes:       c.MaxBytes,
-		SessionTimeout: c.SessionTimeout,
-		StartOffset:    start,
-		DrainTimeout:   a.Cfg.HTTP.ShutdownTimeout * 3 / 4,
-		Logger:         a.Log.With(zap.String("stage", stage)),
-		Observer: a.Metrics.Observer(stage,
-			func(err error) { a.Health.Degraded(stage, "retrying after a dependency error") },
-			func() { a.Health.Recovered(stage) }),
-	}
+	gc := kafkax.ConsumerGroup(a.Cfg.Kafka.Consumer, group, topic)
+	gc.DrainTimeout = a.Cfg.HTTP.ShutdownTimeout * 3 / 4
+	gc.Logger = a.Log.With(zap.String("stage", stage))
+	gc.Observer = a.Metrics.Observer(stage,
+		func(err error) { a.Health.Degraded(stage, "retrying after a dependency error") },
+		func() { a.Health.Recovered(stage) })
+	return gc
 }
 
 // Run runs the named stages until ctx is cancelled, then shuts down

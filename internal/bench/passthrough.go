@@ -44,22 +44,9 @@ func RunPassthrough(ctx context.Context, cfg config.Config, log *zap.Logger, fro
 			return err
 		}
 	}
-	c := cfg.Kafka.Consumer
-	start := kafka.FirstOffset
-	if c.StartFrom == "latest" {
-		start = kafka.LastOffset
-	}
-	gc := kafkax.GroupConfig{
-		GroupID:        group,
-		Topic:          from,
-		MaxBatch:       c.MaxBatch,
-		Linger:         c.Linger,
-		MaxBytes:       c.MaxBytes,
-		SessionTimeout: c.SessionTimeout,
-		StartOffset:    start,
-		Logger:         log,
-		Observer:       m.Observer(StagePassthrough, nil, nil),
-	}
+	gc := kafkax.ConsumerGroup(cfg.Kafka.Consumer, group, from)
+	gc.Logger = log
+	gc.Observer = m.Observer(StagePassthrough, nil, nil)
 	p := &passthrough{conn: conn, transport: conn.Transport(), producer: cfg.Kafka.Producer, to: to, m: m.Stage(StagePassthrough)}
 	return kafkax.RunGroup(ctx, conn, gc, p)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/personas-dev/personas/internal/config"
 	"github.com/personas-dev/personas/internal/retry"
 )
 
@@ -76,6 +77,25 @@ func (NopObserver) Recovered(string, int, time.Duration)  {}
 func (NopObserver) Lag(string, int, int64)                {}
 func (NopObserver) GroupError(error)                      {}
 func (NopObserver) GroupJoined()                          {}
+
+// ConsumerGroup returns the runner settings that kafka.consumer gives every
+// consumer group (the stages and the bench's pass-through alike), for group
+// reading topic; callers add Logger, Observer and DrainTimeout.
+func ConsumerGroup(c config.Consumer, group, topic string) GroupConfig {
+	start := kafka.FirstOffset
+	if c.StartFrom == "latest" {
+		start = kafka.LastOffset
+	}
+	return GroupConfig{
+		GroupID:        group,
+		Topic:          topic,
+		MaxBatch:       c.MaxBatch,
+		Linger:         c.Linger,
+		MaxBytes:       c.MaxBytes,
+		SessionTimeout: c.SessionTimeout,
+		StartOffset:    start,
+	}
+}
 
 // GroupConfig configures a consumer-group runner.
 type GroupConfig struct {
