@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -104,7 +105,7 @@ func generate(ctx context.Context, conn *kafkax.Conn, topic string, f *generateF
 			break
 		}
 		gen.Next(&ev)
-		batch = append(batch, kafka.Message{Key: clone(ev.Key), Value: clone(ev.Value), Time: ev.Time})
+		batch = append(batch, kafka.Message{Key: bytes.Clone(ev.Key), Value: bytes.Clone(ev.Value), Time: ev.Time})
 		if len(batch) == cap(batch) || (f.events > 0 && sent+len(batch) >= f.events) {
 			if err := w.WriteMessages(ctx, batch...); err != nil {
 				if ctx.Err() != nil {
@@ -131,11 +132,4 @@ func generate(ctx context.Context, conn *kafkax.Conn, topic string, f *generateF
 	el := time.Since(start)
 	fmt.Fprintf(cmd.ErrOrStderr(), "produced %d events to %s in %s (%.0f events/s)\n", sent, topic, el.Round(time.Millisecond), float64(sent)/el.Seconds())
 	return nil
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -186,7 +187,7 @@ func (r *runner) latency(ctx context.Context, rate float64, dur time.Duration) (
 		now := time.Now()
 		batch = batch[:0]
 		for ev.Time.Sub(sc.Start) <= now.Sub(start) {
-			batch = append(batch, kafka.Message{Key: clone(ev.Key), Value: clone(ev.Value), Time: now})
+			batch = append(batch, kafka.Message{Key: bytes.Clone(ev.Key), Value: bytes.Clone(ev.Value), Time: now})
 			g.Next(&ev)
 		}
 		if len(batch) > 0 {
@@ -297,11 +298,4 @@ func (r *runner) latency(ctx context.Context, rate float64, dur time.Duration) (
 // (layout documented in internal/redisx.AggStore).
 func posKey(prefix string, partition int) string {
 	return prefix + "{" + prefix + "p" + strconv.Itoa(partition) + "}:pos"
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
@@ -113,17 +114,10 @@ func (t *traffic) run(ctx context.Context, conn *kafkax.Conn, topic string) erro
 			return nil
 		}
 		batch = append(batch, kafka.Message{
-			Key: clone(ev.Key),
+			Key: bytes.Clone(ev.Key),
 			// A zero-length payload stays zero-length (not a tombstone).
 			Value: append([]byte{}, ev.Value...),
 			Time:  ev.Time,
 		})
 	}
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }

@@ -19,6 +19,7 @@ package e2e
 //   - toxiproxy runs in the test process (internal/faults).
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -295,7 +296,7 @@ func (w *world) next(n int) []kafka.Message {
 	var ev synth.Event
 	for i := 0; i < n; i++ {
 		w.gen.Next(&ev)
-		m := kafka.Message{Key: clone(ev.Key), Value: clone(ev.Value), Time: ev.Time}
+		m := kafka.Message{Key: bytes.Clone(ev.Key), Value: bytes.Clone(ev.Value), Time: ev.Time}
 		if ev.Bad != synth.Valid {
 			sum := sha256.Sum256(m.Value)
 			w.bad[hex.EncodeToString(sum[:])] = ev.Bad

@@ -93,7 +93,7 @@ func TestPrivacyCanariesKafka(t *testing.T) {
 	var ev synth.Event
 	for i := 0; i < 1500; i++ {
 		g.Next(&ev)
-		msgs = append(msgs, kafka.Message{Key: clone(ev.Key), Value: clone(ev.Value), Time: ev.Time})
+		msgs = append(msgs, kafka.Message{Key: bytes.Clone(ev.Key), Value: bytes.Clone(ev.Value), Time: ev.Time})
 		if ev.Bad == synth.Valid {
 			valid++
 		}

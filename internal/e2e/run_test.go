@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -61,7 +62,7 @@ func produceSynthetic(t *testing.T, e *env, topic string, n int, seed uint64, ba
 	var ev synth.Event
 	for i := 0; i < n; i++ {
 		g.Next(&ev)
-		m := kafka.Message{Key: clone(ev.Key), Value: clone(ev.Value), Time: ev.Time}
+		m := kafka.Message{Key: bytes.Clone(ev.Key), Value: bytes.Clone(ev.Value), Time: ev.Time}
 		if ev.Bad != synth.Valid {
 			sum := sha256.Sum256(m.Value)
 			p.bad[hex.EncodeToString(sum[:])] = ev.Bad
@@ -73,13 +74,6 @@ func produceSynthetic(t *testing.T, e *env, topic string, n int, seed uint64, ba
 	p.canaries = g.Canaries()
 	testenv.Produce(t, e.brokers, topic, p.msgs...)
 	return p
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
 }
 
 // TestRunEndToEnd is the walking skeleton's acceptance test: raw events

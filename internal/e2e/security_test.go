@@ -405,7 +405,7 @@ func TestSecurity(t *testing.T) {
 		var ev synth.Event
 		for i := 0; i < 600; i++ {
 			g.Next(&ev)
-			msgs = append(msgs, kafka.Message{Key: clone(ev.Key), Value: clone(ev.Value), Time: ev.Time})
+			msgs = append(msgs, kafka.Message{Key: bytes.Clone(ev.Key), Value: bytes.Clone(ev.Value), Time: ev.Time})
 		}
 		e.produce(msgs...)
 		p := e.start("run")
